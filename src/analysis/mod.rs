@@ -1,0 +1,6 @@
+//! Analysis backends and the engine that runs them over a checked-out tree.
+
+pub mod engine;
+pub mod parse;
+pub mod ruff;
+pub mod runner;

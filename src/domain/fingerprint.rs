@@ -1,0 +1,142 @@
+//! Fingerprints that identify "the same finding" across commits.
+//!
+//! A fingerprint hashes the backend, the rule, the path, the finding's source line with its
+//! whitespace collapsed, and the occurrence index among findings that share those four values in
+//! the file. It never includes a line number, so unrelated edits above a finding do not make it
+//! look new.
+
+use super::finding::{Finding, RawFinding};
+use std::collections::HashMap;
+
+/// Collapses every run of whitespace into one space and trims the ends.
+pub fn normalise_line(line: &str) -> String {
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Computes the fingerprint of one finding given its normalised source line and occurrence index.
+pub fn fingerprint(
+    backend: &str,
+    rule: &str,
+    path: &str,
+    normalised_line: &str,
+    occurrence: usize,
+) -> String {
+    let mut material = Vec::with_capacity(
+        backend.len() + rule.len() + path.len() + normalised_line.len() + 24,
+    );
+    for part in [backend, rule, path, normalised_line] {
+        material.extend_from_slice(part.as_bytes());
+        // NUL cannot occur in any of the parts, so fields never run into each other.
+        material.push(0);
+    }
+    material.extend_from_slice(occurrence.to_string().as_bytes());
+    let digest = openssl::sha::sha256(&material);
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Fingerprints a set of raw findings.
+///
+/// `source_line(path, line)` returns the text of a line (1-based) of a file in the analysed
+/// tree, or `None` when it cannot be read; a missing line fingerprints as the empty line.
+/// The output keeps a deterministic order: by path, line, column, backend, rule.
+pub fn assign<F>(mut raw: Vec<RawFinding>, mut source_line: F) -> Vec<Finding>
+where
+    F: FnMut(&str, u32) -> Option<String>,
+{
+    raw.sort_by(|a, b| {
+        (&a.path, a.start_line, a.start_column, &a.backend, &a.rule, &a.message).cmp(&(
+            &b.path,
+            b.start_line,
+            b.start_column,
+            &b.backend,
+            &b.rule,
+            &b.message,
+        ))
+    });
+    let mut seen: HashMap<(String, String, String, String), usize> = HashMap::new();
+    raw.into_iter()
+        .map(|f| {
+            let line = source_line(&f.path, f.start_line)
+                .map(|l| normalise_line(&l))
+                .unwrap_or_default();
+            let key = (f.backend.clone(), f.rule.clone(), f.path.clone(), line);
+            let counter = seen.entry(key.clone()).or_insert(0);
+            let occurrence = *counter;
+            *counter += 1;
+            let fingerprint = fingerprint(&key.0, &key.1, &key.2, &key.3, occurrence);
+            Finding { raw: f, fingerprint }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::finding::{Category, Severity};
+
+    fn raw(rule: &str, path: &str, line: u32) -> RawFinding {
+        RawFinding {
+            backend: "ruff".into(),
+            rule: rule.into(),
+            category: Category::Reliability,
+            severity: Severity::Major,
+            message: "m".into(),
+            path: path.into(),
+            start_line: line,
+            end_line: line,
+            start_column: Some(1),
+            end_column: None,
+            help_url: None,
+            effort_minutes: 5,
+        }
+    }
+
+    fn lines(text: &'static str) -> impl FnMut(&str, u32) -> Option<String> {
+        move |_p, n| text.lines().nth(n as usize - 1).map(str::to_owned)
+    }
+
+    #[test]
+    fn whitespace_is_collapsed() {
+        assert_eq!(normalise_line("  x  =\t undefined_name  "), "x = undefined_name");
+    }
+
+    #[test]
+    fn shifted_finding_keeps_its_fingerprint() {
+        let before = assign(vec![raw("F821", "a.py", 1)], lines("x = y\n"));
+        let after = assign(
+            vec![raw("F821", "a.py", 11)],
+            lines("\n\n\n\n\n\n\n\n\n\n    x   =  y\n"),
+        );
+        assert_eq!(before[0].fingerprint, after[0].fingerprint);
+    }
+
+    #[test]
+    fn each_field_changes_the_fingerprint() {
+        let base = fingerprint("ruff", "F821", "a.py", "x = y", 0);
+        for other in [
+            fingerprint("mypy", "F821", "a.py", "x = y", 0),
+            fingerprint("ruff", "F401", "a.py", "x = y", 0),
+            fingerprint("ruff", "F821", "b.py", "x = y", 0),
+            fingerprint("ruff", "F821", "a.py", "x = z", 0),
+            fingerprint("ruff", "F821", "a.py", "x = y", 1),
+            // Field boundaries matter: "ab"+"c" must differ from "a"+"bc".
+            fingerprint("ruf", "fF821", "a.py", "x = y", 0),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+
+    #[test]
+    fn identical_lines_get_distinct_occurrences() {
+        let found = assign(
+            vec![raw("F821", "a.py", 3), raw("F821", "a.py", 1)],
+            lines("x = y\npass\nx = y\n"),
+        );
+        assert_eq!(found[0].start_line, 1);
+        assert_ne!(found[0].fingerprint, found[1].fingerprint);
+        // Deleting the first copy makes the second one take its fingerprint: the count of
+        // identical findings is what matters, not which copy is which.
+        let later = assign(vec![raw("F821", "a.py", 2)], lines("pass\nx = y\n"));
+        assert_eq!(later[0].fingerprint, found[0].fingerprint);
+    }
+}

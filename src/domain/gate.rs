@@ -1,0 +1,213 @@
+//! The quality gate: conditions on new findings and the score, each reported pass or fail.
+//!
+//! Default ("clean as you code"): no new finding of major severity or worse. Repository config can
+//! tighten it with allowed new findings per severity, a minimum score, a minimum grade and a
+//! maximum score drop against the base.
+
+use super::finding::Severity;
+use super::score::{Grade, Score};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateConfig {
+    /// Allowed new findings per severity; a severity absent here is unlimited.
+    pub new: BTreeMap<Severity, u64>,
+    pub min_score: f64,
+    pub min_grade: Grade,
+    pub max_score_drop: f64,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            new: BTreeMap::from([
+                (Severity::Blocker, 0),
+                (Severity::Critical, 0),
+                (Severity::Major, 0),
+            ]),
+            min_score: 0.0,
+            min_grade: Grade::F,
+            max_score_drop: 100.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Success,
+    Failure,
+    Neutral,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Success => "success",
+            Verdict::Failure => "failure",
+            Verdict::Neutral => "neutral",
+        }
+    }
+}
+
+/// One gate condition with the values it compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    /// A human sentence of the rule, e.g. "new major findings ≤ 0".
+    pub name: String,
+    pub actual: String,
+    pub threshold: String,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    pub verdict: Verdict,
+    pub conditions: Vec<Condition>,
+    /// Why the verdict is neutral, when it is.
+    pub reason: Option<String>,
+}
+
+/// What the gate looks at.
+pub struct GateInput<'a> {
+    /// Severities of the findings counted as new (for a push to the default branch: all of them).
+    pub new_severities: &'a [Severity],
+    pub score: &'a Score,
+    /// The base's score, when there is a base to compare with.
+    pub base_score: Option<f64>,
+}
+
+fn fmt_score(x: f64) -> String {
+    format!("{x:.1}")
+}
+
+pub fn evaluate(config: &GateConfig, input: &GateInput<'_>) -> GateResult {
+    let mut conditions = Vec::new();
+    for (&severity, &allowed) in config.new.iter().rev() {
+        let count = input
+            .new_severities
+            .iter()
+            .filter(|s| **s == severity)
+            .count() as u64;
+        conditions.push(Condition {
+            name: format!("new {severity} findings"),
+            actual: count.to_string(),
+            threshold: format!("≤ {allowed}"),
+            passed: count <= allowed,
+        });
+    }
+    if config.min_score > 0.0 {
+        conditions.push(Condition {
+            name: "score".into(),
+            actual: fmt_score(input.score.score),
+            threshold: format!("≥ {}", fmt_score(config.min_score)),
+            passed: input.score.score >= config.min_score,
+        });
+    }
+    if config.min_grade != Grade::F {
+        conditions.push(Condition {
+            name: "grade".into(),
+            actual: input.score.grade.to_string(),
+            threshold: format!("{} or better", config.min_grade),
+            passed: input.score.grade.at_least(config.min_grade),
+        });
+    }
+    if config.max_score_drop < 100.0 {
+        if let Some(base) = input.base_score {
+            let drop = ((base - input.score.score) * 10.0).round() / 10.0;
+            conditions.push(Condition {
+                name: "score drop".into(),
+                actual: fmt_score(drop.max(0.0)),
+                threshold: format!("≤ {}", fmt_score(config.max_score_drop)),
+                passed: drop <= config.max_score_drop,
+            });
+        }
+    }
+    let verdict = if conditions.iter().all(|c| c.passed) {
+        Verdict::Success
+    } else {
+        Verdict::Failure
+    };
+    GateResult {
+        verdict,
+        conditions,
+        reason: None,
+    }
+}
+
+/// The verdict when no backend could run: neither pass nor fail.
+pub fn neutral(reason: impl Into<String>) -> GateResult {
+    GateResult {
+        verdict: Verdict::Neutral,
+        conditions: Vec::new(),
+        reason: Some(reason.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::score::score;
+
+    fn run(config: &GateConfig, new: &[Severity], score_value: f64, base: Option<f64>) -> GateResult {
+        let mut s = score(Vec::new(), 1000);
+        s.score = score_value;
+        s.grade = Grade::from_score(score_value);
+        evaluate(
+            config,
+            &GateInput {
+                new_severities: new,
+                score: &s,
+                base_score: base,
+            },
+        )
+    }
+
+    #[test]
+    fn default_gate_fails_on_new_major_or_worse() {
+        let c = GateConfig::default();
+        use Severity::*;
+        for (new, verdict) in [
+            (vec![], Verdict::Success),
+            (vec![Minor, Minor, Info], Verdict::Success),
+            (vec![Major], Verdict::Failure),
+            (vec![Critical], Verdict::Failure),
+            (vec![Blocker, Minor], Verdict::Failure),
+        ] {
+            assert_eq!(run(&c, &new, 50.0, None).verdict, verdict, "{new:?}");
+        }
+    }
+
+    #[test]
+    fn each_condition_names_its_values() {
+        let mut c = GateConfig::default();
+        c.new.insert(Severity::Minor, 1);
+        c.min_score = 80.0;
+        c.min_grade = Grade::B;
+        c.max_score_drop = 2.0;
+        let r = run(&c, &[Severity::Minor, Severity::Minor], 79.0, Some(85.0));
+        let failed: Vec<_> = r.conditions.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+        assert_eq!(failed, ["new minor findings", "score", "grade", "score drop"]);
+        let drop = r.conditions.iter().find(|c| c.name == "score drop").unwrap();
+        assert_eq!((drop.actual.as_str(), drop.threshold.as_str()), ("6.0", "≤ 2.0"));
+        assert_eq!(r.verdict, Verdict::Failure);
+
+        let ok = run(&c, &[Severity::Minor], 84.0, Some(85.0));
+        assert_eq!(ok.verdict, Verdict::Success, "{:?}", ok.conditions);
+    }
+
+    #[test]
+    fn score_drop_needs_a_base() {
+        let c = GateConfig { max_score_drop: 0.0, ..GateConfig::default() };
+        assert!(run(&c, &[], 10.0, None).conditions.iter().all(|c| c.name != "score drop"));
+        assert_eq!(run(&c, &[], 10.0, Some(10.5)).verdict, Verdict::Failure);
+    }
+
+    #[test]
+    fn neutral_carries_its_reason() {
+        let r = neutral("no backend applies");
+        assert_eq!(r.verdict, Verdict::Neutral);
+        assert_eq!(r.reason.as_deref(), Some("no backend applies"));
+    }
+}

@@ -1,0 +1,158 @@
+//! Mirrors and work trees.
+//!
+//! Each repository has a bare mirror under `<data dir>/mirrors/<repo id>.git`. A fetch asks only
+//! for the refs the job needs (the pull request head, the base branch); the token is handed to
+//! libgit2 through the credentials callback, so it is never part of a URL or written to disk.
+
+use anyhow::{bail, Context, Result};
+use git2::{FetchOptions, Oid, RemoteCallbacks, Repository};
+use secrecy::{ExposeSecret, SecretString};
+use std::path::{Path, PathBuf};
+
+pub struct Mirrors {
+    root: PathBuf,
+}
+
+/// Where a commit's files were written; removed when dropped.
+pub struct WorkTree {
+    dir: tempfile::TempDir,
+}
+
+impl WorkTree {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Mirrors {
+    pub fn new(root: impl Into<PathBuf>) -> Mirrors {
+        Mirrors { root: root.into() }
+    }
+
+    fn mirror_path(&self, repo_id: i64) -> PathBuf {
+        self.root.join(format!("{repo_id}.git"))
+    }
+
+    /// Opens the mirror of a repository, creating it if needed.
+    pub fn open(&self, repo_id: i64) -> Result<Repository> {
+        let path = self.mirror_path(repo_id);
+        if path.join("HEAD").exists() {
+            return Repository::open_bare(&path).with_context(|| format!("opening mirror {}", path.display()));
+        }
+        std::fs::create_dir_all(&self.root).with_context(|| format!("creating {}", self.root.display()))?;
+        Repository::init_bare(&path).with_context(|| format!("creating mirror {}", path.display()))
+    }
+
+    /// Fetches `refs` from `clone_url` into the mirror unless every commit in `want` is already
+    /// there. Blocking: call it from `spawn_blocking`.
+    pub fn fetch(
+        &self,
+        repo_id: i64,
+        clone_url: &str,
+        token: Option<&SecretString>,
+        refs: &[String],
+        want: &[&str],
+    ) -> Result<()> {
+        let repo = self.open(repo_id)?;
+        let missing: Vec<&str> = want
+            .iter()
+            .copied()
+            .filter(|sha| !has_commit(&repo, sha))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if clone_url.contains('@') && clone_url.contains("://") && clone_url.split("://").nth(1).is_some_and(|r| r.split('/').next().is_some_and(|h| h.contains('@'))) {
+            bail!("refusing a clone URL that carries credentials");
+        }
+        let mut callbacks = RemoteCallbacks::new();
+        let mut tried = false;
+        callbacks.credentials(move |_url, _username, _allowed| {
+            // libgit2 calls again after a refusal; asking twice would loop forever.
+            if tried {
+                return Err(git2::Error::from_str("the installation token was refused"));
+            }
+            tried = true;
+            match token {
+                Some(t) => git2::Cred::userpass_plaintext("x-access-token", t.expose_secret()),
+                None => Err(git2::Error::from_str("repository needs credentials and no token was given")),
+            }
+        });
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(callbacks);
+        options.download_tags(git2::AutotagOption::None);
+        // Each ref lands under refs/flext/ so fetches for different jobs never fight over names.
+        let refspecs: Vec<String> = refs
+            .iter()
+            .map(|r| format!("+{r}:refs/flext/{}", r.trim_start_matches("refs/")))
+            .collect();
+        let mut remote = repo
+            .remote_anonymous(clone_url)
+            .context("preparing fetch")?;
+        remote
+            .fetch(&refspecs, Some(&mut options), None)
+            .map_err(|e| anyhow::anyhow!("fetching {} from the repository: {}", refs.join(", "), e.message()))?;
+        let still_missing: Vec<&str> = missing.into_iter().filter(|sha| !has_commit(&repo, sha)).collect();
+        if !still_missing.is_empty() {
+            bail!(
+                "commit {} is not reachable from {} (the branch may have moved on)",
+                still_missing.join(", "),
+                refs.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// The best common ancestor of two commits in the mirror.
+    pub fn merge_base(&self, repo_id: i64, a: &str, b: &str) -> Result<Option<String>> {
+        let repo = self.open(repo_id)?;
+        let (a, b) = (Oid::from_str(a)?, Oid::from_str(b)?);
+        match repo.merge_base(a, b) {
+            Ok(oid) => Ok(Some(oid.to_string())),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e).context("computing merge base"),
+        }
+    }
+
+    /// Writes the tree of `sha` into a fresh temporary directory under `<root>/../worktrees`.
+    pub fn materialise(&self, repo_id: i64, sha: &str) -> Result<WorkTree> {
+        let repo = self.open(repo_id)?;
+        let commit = repo
+            .find_commit(Oid::from_str(sha).context("invalid commit id")?)
+            .with_context(|| format!("commit {sha} is not in the mirror"))?;
+        let parent = self.root.parent().unwrap_or(&self.root).join("worktrees");
+        std::fs::create_dir_all(&parent)?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{repo_id}-{}-", &sha[..sha.len().min(12)]))
+            .tempdir_in(&parent)
+            .context("creating work tree directory")?;
+        let mut checkout = git2::build::CheckoutBuilder::new();
+        checkout.target_dir(dir.path()).force().update_index(false);
+        repo.checkout_tree(commit.as_object(), Some(&mut checkout))
+            .with_context(|| format!("checking out {sha}"))?;
+        Ok(WorkTree { dir })
+    }
+
+    /// Reads one file of a commit (for the repository config, which comes from the base).
+    pub fn read_file(&self, repo_id: i64, sha: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let repo = self.open(repo_id)?;
+        let tree = repo.find_commit(Oid::from_str(sha)?)?.tree()?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(e) => e,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let object = entry.to_object(&repo)?;
+        Ok(object.as_blob().map(|b| b.content().to_vec()))
+    }
+}
+
+fn has_commit(repo: &Repository, sha: &str) -> bool {
+    Oid::from_str(sha)
+        .ok()
+        .and_then(|oid| repo.find_commit(oid).ok())
+        .is_some()
+}
+
+#[cfg(test)]
+mod tests;

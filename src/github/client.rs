@@ -1,0 +1,188 @@
+//! A small REST client for the calls flext-quality makes, with GitHub's retry rules:
+//! 5xx retried with back-off, 403/429 rate limits waited out (`retry-after`,
+//! `x-ratelimit-reset`), a refused installation token fetched again once.
+
+use super::app::GitHubApp;
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest we wait for a rate limit to reset inside one job; beyond it the job is retried later.
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+const ATTEMPTS: u32 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error("GitHub answered {status} to {method} {path}: {message}")]
+    Status {
+        status: u16,
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("cannot reach GitHub: {0}")]
+    Transport(String),
+    #[error("unexpected answer from GitHub: {0}")]
+    Decode(String),
+    #[error("{0}")]
+    Local(String),
+}
+
+impl GitHubError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GitHubError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// How long GitHub asks us to wait before trying again, if it is a rate limit.
+fn rate_limit_wait(response: &reqwest::Response) -> Option<Duration> {
+    let status = response.status().as_u16();
+    if status != 403 && status != 429 {
+        return None;
+    }
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    if let Some(secs) = header("retry-after") {
+        return Some(Duration::from_secs(secs));
+    }
+    if header("x-ratelimit-remaining") == Some(0) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let reset = header("x-ratelimit-reset").unwrap_or(now + 60);
+        return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
+    }
+    // A 429 without headers is still a rate limit; GitHub says to wait at least a minute.
+    (status == 429).then_some(Duration::from_secs(60))
+}
+
+/// Sends a request built by `build`, retrying transient failures. Errors carry GitHub's message
+/// but never the request's headers (which hold the token).
+pub async fn send_with_retries<F>(build: F) -> Result<reqwest::Response, GitHubError>
+where
+    F: Fn() -> reqwest::RequestBuilder,
+{
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        let (client, request) = build().build_split();
+        let request = request.map_err(|e| GitHubError::Local(format!("building request: {e}")))?;
+        let method = request.method().to_string();
+        let path = request.url().path().to_owned();
+        let result = client.execute(request).await;
+        let response = match result {
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::warn!(%method, %path, error = %e.without_url(), attempt, "GitHub request failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+                continue;
+            }
+            Err(e) => return Err(GitHubError::Transport(e.without_url().to_string())),
+            Ok(r) => r,
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let wait = rate_limit_wait(&response);
+        let retryable = status.is_server_error() || wait.is_some();
+        if retryable && attempt < ATTEMPTS {
+            let wait = wait.unwrap_or(delay);
+            if wait <= MAX_RATE_LIMIT_WAIT {
+                tracing::warn!(%method, %path, status = status.as_u16(), wait_ms = wait.as_millis() as u64, attempt,
+                    "GitHub asked us to retry");
+                tokio::time::sleep(wait).await;
+                delay *= 2;
+                attempt += 1;
+                continue;
+            }
+        }
+        let text = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| text.chars().take(300).collect());
+        return Err(GitHubError::Status {
+            status: status.as_u16(),
+            method,
+            path,
+            message,
+        });
+    }
+}
+
+/// A client acting as one installation of the app.
+#[derive(Clone)]
+pub struct InstallationClient {
+    app: Arc<GitHubApp>,
+    installation_id: i64,
+}
+
+impl InstallationClient {
+    pub fn new(app: Arc<GitHubApp>, installation_id: i64) -> Self {
+        InstallationClient {
+            app,
+            installation_id,
+        }
+    }
+
+    pub fn installation_id(&self) -> i64 {
+        self.installation_id
+    }
+
+    pub async fn token(&self) -> Result<secrecy::SecretString, GitHubError> {
+        self.app.installation_token(self.installation_id).await
+    }
+
+    /// Sends a JSON request to `path` (relative to the API URL) and decodes the answer.
+    pub async fn request<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, GitHubError> {
+        let url = format!("{}{}", self.app.api_url(), path);
+        for refreshed in [false, true] {
+            let token = self.token().await?;
+            let result = send_with_retries(|| {
+                let mut r = self
+                    .app
+                    .http()
+                    .request(method.clone(), &url)
+                    .header("Authorization", format!("token {}", token.expose_secret()))
+                    .header("Accept", "application/vnd.github+json")
+                    .header("X-GitHub-Api-Version", "2022-11-28");
+                if let Some(b) = body {
+                    r = r.json(b);
+                }
+                r
+            })
+            .await;
+            match result {
+                Err(e) if e.status() == Some(401) && !refreshed => {
+                    // The cached token may have been revoked; fetch a new one once.
+                    self.app.forget_token(self.installation_id).await;
+                }
+                Err(e) => return Err(e),
+                Ok(response) => {
+                    return response
+                        .json::<T>()
+                        .await
+                        .map_err(|e| GitHubError::Decode(format!("{method} {path}: {e}")));
+                }
+            }
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+}

@@ -1,0 +1,7 @@
+//! Everything that talks to GitHub: app authentication, the REST client, webhook payloads.
+
+pub mod app;
+pub mod checks;
+pub mod client;
+pub mod events;
+pub mod signature;

@@ -1,0 +1,356 @@
+//! The analysis of one commit: check run in progress → checkout → backends → compare with the
+//! base → score → gate → save → complete the check run.
+
+use crate::analysis::engine::{Engine, TreeAnalysis};
+use crate::domain::finding::{Finding, Severity};
+use crate::domain::gate::{self, GateConfig, GateInput, GateResult};
+use crate::domain::score::{score, Score};
+use crate::domain::time::rfc3339;
+use crate::git::checkout::Mirrors;
+use crate::github::app::GitHubApp;
+use crate::github::client::InstallationClient;
+use crate::github::events::CHECK_NAME;
+use crate::publish::check_run::{completion_requests, Report};
+use crate::store::{AnalysisResult, AnalysisRow, ProjectUpsert, Store};
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct PipelineContext {
+    pub store: Store,
+    pub github: Option<Arc<GitHubApp>>,
+    pub mirrors: Arc<Mirrors>,
+    pub engine: Engine,
+    pub max_annotations: usize,
+    pub public_url: Option<String>,
+    /// One fetch at a time per mirror within this process.
+    pub mirror_locks: tokio::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn unix_now() -> i64 {
+    crate::store::now_ms() / 1000
+}
+
+impl PipelineContext {
+    async fn mirror_lock(&self, repo_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        self.mirror_locks
+            .lock()
+            .await
+            .entry(repo_id)
+            .or_default()
+            .clone()
+    }
+
+    fn client(&self, analysis: &AnalysisRow, project: &ProjectUpsert) -> Result<InstallationClient> {
+        let app = self
+            .github
+            .clone()
+            .ok_or_else(|| anyhow!("the GitHub App is not configured (GITHUB_APP_ID and GITHUB_PRIVATE_KEY)"))?;
+        let installation = analysis
+            .installation_id
+            .or(project.installation_id)
+            .ok_or_else(|| anyhow!("{} has no known installation of the app", project.full_name))?;
+        Ok(InstallationClient::new(app, installation))
+    }
+
+    async fn load(&self, analysis_id: i64) -> Result<(AnalysisRow, ProjectUpsert)> {
+        let analysis = self
+            .store
+            .get_analysis(analysis_id)
+            .await?
+            .ok_or_else(|| anyhow!("analysis {analysis_id} does not exist"))?;
+        let project = self
+            .store
+            .get_project(analysis.project_id)
+            .await?
+            .ok_or_else(|| anyhow!("project {} does not exist", analysis.project_id))?;
+        Ok((analysis, project))
+    }
+
+    /// Creates the check run as `in_progress`, or puts an existing one (a retry) back in progress.
+    pub async fn start_check_run(&self, analysis_id: i64) -> Result<()> {
+        let (analysis, project) = self.load(analysis_id).await?;
+        let client = self.client(&analysis, &project)?;
+        let mut body = json!({
+            "name": CHECK_NAME,
+            "head_sha": analysis.sha,
+            "status": "in_progress",
+            "started_at": rfc3339(unix_now()),
+            "external_id": analysis.id.to_string(),
+            "output": { "title": "Analysing…", "summary": "flext-quality is analysing this commit." },
+        });
+        if let Some(url) = &self.public_url {
+            body["details_url"] = json!(format!("{}/projects/{}", url.trim_end_matches('/'), project.id));
+        }
+        match analysis.check_run_id {
+            None => {
+                let id = client
+                    .create_check_run(&project.full_name, &body)
+                    .await
+                    .context("creating the check run")?;
+                self.store.set_check_run(analysis.id, id).await?;
+            }
+            Some(id) => {
+                let update = json!({ "status": "in_progress", "output": body["output"] });
+                client
+                    .update_check_run(&project.full_name, id, &update)
+                    .await
+                    .context("marking the check run in progress")?;
+            }
+        }
+        self.store.mark_analysis_running(analysis.id).await
+    }
+
+    /// Completes the check run without a result, e.g. after the last failed attempt.
+    pub async fn give_up(&self, analysis_id: i64, conclusion: &str, reason: &str) -> Result<()> {
+        self.store.mark_analysis_failed(analysis_id, reason).await?;
+        let (analysis, project) = self.load(analysis_id).await?;
+        let client = self.client(&analysis, &project)?;
+        let body = json!({
+            "status": "completed",
+            "conclusion": conclusion,
+            "completed_at": rfc3339(unix_now()),
+            "output": {
+                "title": "Analysis could not finish",
+                "summary": format!("flext-quality gave up on this commit after its last attempt.\n\n**Reason:** {reason}\n\nRe-run the check to try again."),
+            },
+        });
+        match analysis.check_run_id {
+            Some(id) => client.update_check_run(&project.full_name, id, &body).await?,
+            None => {
+                let mut create = body;
+                create["name"] = json!(CHECK_NAME);
+                create["head_sha"] = json!(analysis.sha);
+                client.create_check_run(&project.full_name, &create).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn fetch(&self, project: &ProjectUpsert, client: &InstallationClient, refs: Vec<String>, want: Vec<String>) -> Result<()> {
+        let token = client.token().await.context("getting an installation token")?;
+        let lock = self.mirror_lock(project.id).await;
+        let _guard = lock.lock().await;
+        let mirrors = self.mirrors.clone();
+        let (id, url) = (project.id, project.clone_url.clone());
+        tokio::task::spawn_blocking(move || {
+            let want: Vec<&str> = want.iter().map(String::as_str).collect();
+            mirrors.fetch(id, &url, Some(&token), &refs, &want)
+        })
+        .await
+        .context("fetch task")?
+    }
+
+    async fn analyse_commit(&self, repo_id: i64, sha: &str) -> Result<TreeAnalysis> {
+        let mirrors = self.mirrors.clone();
+        let sha_owned = sha.to_owned();
+        let tree = tokio::task::spawn_blocking(move || mirrors.materialise(repo_id, &sha_owned))
+            .await
+            .context("checkout task")??;
+        let result = self.engine.analyse(tree.path()).await;
+        drop(tree);
+        result
+    }
+
+    /// The findings of the commit to compare with, analysing it first if nobody has.
+    async fn base_findings(&self, project: &ProjectUpsert, sha: &str) -> Result<(Vec<Finding>, Option<f64>)> {
+        if let Some(existing) = self.store.find_analysis(project.id, sha).await? {
+            if existing.status == "completed" {
+                let findings = self.store.load_findings(existing.id).await?;
+                return Ok((findings.into_iter().map(|(f, _)| f).collect(), existing.score));
+            }
+        }
+        let row = self.store.ensure_base_analysis(project.id, sha).await?;
+        let tree = self.analyse_commit(project.id, sha).await?;
+        let s = score(tree.findings.iter().map(|f| (f.category, f.severity)), tree.ncloc);
+        let severities: Vec<Severity> = tree.findings.iter().map(|f| f.severity).collect();
+        let gate = verdict(&tree, &s, &severities, None);
+        let result = result_for(&tree, &s, &gate, None, tree.findings.iter().map(|f| (f.clone(), true)).collect(), 0, HashMap::new())?;
+        // A commit that is also analysed in its own right keeps that analysis.
+        if row.trigger == "base" {
+            self.store.save_analysis_result(row.id, &result).await?;
+        }
+        Ok((tree.findings, Some(s.score)))
+    }
+
+    /// Runs the whole analysis of one queued analysis row.
+    pub async fn run(&self, analysis_id: i64) -> Result<()> {
+        let started = Instant::now();
+        let mut timings: HashMap<String, u64> = HashMap::new();
+        let (analysis, project) = self.load(analysis_id).await?;
+        let client = self.client(&analysis, &project)?;
+        let is_pr = analysis.pr_number.is_some();
+
+        let t = Instant::now();
+        let mut refs: Vec<String> = analysis.head_ref.iter().chain(analysis.base_ref.iter()).cloned().collect();
+        if refs.is_empty() {
+            refs.push(format!("refs/heads/{}", project.default_branch));
+        }
+        let mut want = vec![analysis.sha.clone()];
+        if is_pr {
+            want.extend(analysis.base_sha.iter().cloned());
+        }
+        self.fetch(&project, &client, refs, want).await?;
+        timings.insert("fetch_ms".into(), t.elapsed().as_millis() as u64);
+
+        let t = Instant::now();
+        let head = self.analyse_commit(project.id, &analysis.sha).await?;
+        timings.insert("analyse_ms".into(), t.elapsed().as_millis() as u64);
+
+        // What to compare with: a pull request's merge base (what the PR changed), or the
+        // commit a push replaced when it was analysed.
+        let t = Instant::now();
+        let compared_sha = if is_pr {
+            let base_tip = analysis.base_sha.clone().context("pull request without a base commit")?;
+            let mirrors = self.mirrors.clone();
+            let (id, head_sha) = (project.id, analysis.sha.clone());
+            let merge_base = tokio::task::spawn_blocking(move || mirrors.merge_base(id, &head_sha, &base_tip))
+                .await
+                .context("merge base task")??;
+            Some(merge_base.context("the pull request shares no history with its base branch")?)
+        } else {
+            match &analysis.base_sha {
+                Some(before) => match self.store.find_analysis(project.id, before).await? {
+                    Some(a) if a.status == "completed" => Some(before.clone()),
+                    _ => None,
+                },
+                None => None,
+            }
+        };
+        let (base, base_score) = match &compared_sha {
+            Some(sha) if sha == &analysis.sha => (head.findings.clone(), None),
+            Some(sha) => self.base_findings(&project, sha).await?,
+            None => (Vec::new(), None),
+        };
+        timings.insert("base_ms".into(), t.elapsed().as_millis() as u64);
+
+        let base_prints: HashSet<&str> = base.iter().map(|f| f.fingerprint.as_str()).collect();
+        let head_prints: HashSet<&str> = head.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+        let fixed: Vec<Finding> = base
+            .iter()
+            .filter(|f| !head_prints.contains(f.fingerprint.as_str()))
+            .cloned()
+            .collect();
+        let is_new = |f: &Finding| !base_prints.contains(f.fingerprint.as_str());
+        let new_count = head.findings.iter().filter(|f| is_new(f)).count();
+
+        let s = score(head.findings.iter().map(|f| (f.category, f.severity)), head.ncloc);
+        let gated: Vec<Severity> = head
+            .findings
+            .iter()
+            .filter(|f| !is_pr || is_new(f))
+            .map(|f| f.severity)
+            .collect();
+        let gate = verdict(&head, &s, &gated, base_score);
+
+        let t = Instant::now();
+        let report = Report {
+            score: &s,
+            base_score,
+            gate: &gate,
+            findings: &head.findings,
+            is_new: &is_new,
+            fixed: &fixed,
+            compared_sha: compared_sha.as_deref(),
+            backends: &head.reports,
+            max_annotations: self.max_annotations,
+            whole_code: !is_pr,
+        };
+        let check_run_id = self
+            .store
+            .get_analysis(analysis.id)
+            .await?
+            .and_then(|a| a.check_run_id)
+            .context("the check run was never created")?;
+        let requests = completion_requests(&report, &rfc3339(unix_now()));
+        let request_count = requests.len();
+        timings.insert("total_ms".into(), started.elapsed().as_millis() as u64);
+        let result = result_for(
+            &head,
+            &s,
+            &gate,
+            compared_sha.clone(),
+            head.findings.iter().map(|f| (f.clone(), is_new(f))).collect(),
+            fixed.len() as i64,
+            timings.clone(),
+        )?;
+        debug_assert_eq!(result.new_count as usize, new_count);
+        // Save before publishing: a failure to publish retries the job, and the saved result
+        // is what the dashboard and later comparisons read.
+        self.store.save_analysis_result(analysis.id, &result).await?;
+        for body in requests {
+            client
+                .update_check_run(&project.full_name, check_run_id, &body)
+                .await
+                .context("completing the check run")?;
+        }
+        tracing::info!(
+            verdict = gate.verdict.as_str(),
+            score = s.score,
+            grade = %s.grade,
+            findings = head.findings.len(),
+            new = new_count,
+            fixed = fixed.len(),
+            publish_requests = request_count,
+            publish_ms = t.elapsed().as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "analysis complete"
+        );
+        Ok(())
+    }
+}
+
+fn verdict(tree: &TreeAnalysis, s: &Score, gated: &[Severity], base_score: Option<f64>) -> GateResult {
+    if !tree.any_backend_ran() {
+        let reasons: Vec<String> = tree
+            .reports
+            .iter()
+            .map(|r| format!("{}: {:?}", r.name, r.status))
+            .collect();
+        return gate::neutral(format!("no backend could run ({})", reasons.join("; ")));
+    }
+    gate::evaluate(
+        &GateConfig::default(),
+        &GateInput {
+            new_severities: gated,
+            score: s,
+            base_score,
+        },
+    )
+}
+
+fn result_for(
+    tree: &TreeAnalysis,
+    s: &Score,
+    gate: &GateResult,
+    compared_sha: Option<String>,
+    findings: Vec<(Finding, bool)>,
+    fixed_count: i64,
+    timings: HashMap<String, u64>,
+) -> Result<AnalysisResult> {
+    let new_count = findings.iter().filter(|(_, n)| *n).count() as i64;
+    let mut versions = tree.tool_versions().into_iter().collect::<Vec<_>>();
+    versions.sort();
+    if findings.iter().any(|(f, _)| f.path.is_empty()) {
+        bail!("a finding without a path slipped through normalisation");
+    }
+    Ok(AnalysisResult {
+        compared_sha,
+        tool_versions_json: serde_json::to_string(&json!({
+            "versions": versions.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            "backends": tree.reports,
+        }))?,
+        ncloc: tree.ncloc as i64,
+        score: s.score,
+        grade: s.grade.to_string(),
+        deductions: [s.security, s.reliability, s.maintainability],
+        verdict: gate.verdict.as_str().into(),
+        gate_json: serde_json::to_string(gate)?,
+        new_count,
+        fixed_count,
+        timings_json: serde_json::to_string(&timings)?,
+        findings,
+    })
+}

@@ -1,0 +1,203 @@
+//! The `flext-quality` command: serve | worker | analyze | migrate | replay | tools.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use flext_quality::config::{LogFormat, Settings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "flext-quality", version, about = "Code quality for every repository of an organisation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// HTTP server plus in-process workers.
+    Serve {
+        /// Number of in-process workers.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Run no workers here (use `flext-quality worker` elsewhere).
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Workers only, for scaling out.
+    Worker {
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
+    /// Analyse a local checkout: no GitHub, no database. Exit 1 when the gate fails.
+    Analyze {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Sign a webhook payload with the configured secret and POST it to a server.
+    Replay {
+        file: PathBuf,
+        #[arg(long)]
+        event: String,
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Manage the pinned analysis tools.
+    Tools {
+        #[command(subcommand)]
+        action: ToolsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ToolsAction {
+    /// Install the pinned tools into a virtual environment in the data dir.
+    Install,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(run(cli.command, settings));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> Result<ExitCode> {
+    use flext_quality::server;
+    match command {
+        Command::Serve { workers, no_workers } => {
+            server::serve(settings, if no_workers { 0 } else { workers }).await?;
+        }
+        Command::Worker { workers } => server::worker(settings, workers).await?,
+        Command::Migrate => {
+            let store = server::open_store(&settings).await?;
+            store.close().await;
+            println!("migrations applied ({})", settings.database_kind());
+        }
+        Command::Replay { file, event, url } => {
+            return replay(&settings, &file, &event, url).await;
+        }
+        Command::Tools { action: ToolsAction::Install } => {
+            let dir = settings.tools_dir.clone();
+            tokio::task::spawn_blocking(move || flext_quality::tools::install(&dir))
+                .await
+                .context("install task")??;
+            println!("analysis tools installed in {}", settings.tools_dir.join("venv").display());
+        }
+        Command::Analyze { path, format } => return analyze(&settings, &path, format).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn replay(settings: &Settings, file: &PathBuf, event: &str, url: Option<String>) -> Result<ExitCode> {
+    let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let secret = settings
+        .github
+        .webhook_secrets
+        .first()
+        .context("GITHUB_WEBHOOK_SECRET is not set; replay signs with it")?;
+    let signature = flext_quality::github::signature::sign(secret, &body);
+    let mut id = [0u8; 16];
+    openssl::rand::rand_bytes(&mut id)?;
+    let delivery: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let url = url.unwrap_or_else(|| format!("http://127.0.0.1:{}/webhooks/github", settings.port));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .header("X-GitHub-Event", event)
+        .header("X-GitHub-Delivery", &delivery)
+        .header("X-Hub-Signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("posting to {url}"))?;
+    let status = response.status();
+    println!("{} {}", status.as_u16(), response.text().await.unwrap_or_default().trim());
+    Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+async fn analyze(settings: &Settings, path: &PathBuf, format: Format) -> Result<ExitCode> {
+    use flext_quality::analysis::engine::Engine;
+    use flext_quality::domain::gate::{evaluate, GateConfig, GateInput, Verdict};
+    use flext_quality::domain::score::score;
+    let engine = Engine {
+        tools_dir: settings.tools_dir.clone(),
+        timeout: std::time::Duration::from_secs(settings.analysis_timeout_secs),
+    };
+    let tree = engine.analyse(path).await?;
+    let s = score(tree.findings.iter().map(|f| (f.category, f.severity)), tree.ncloc);
+    let severities: Vec<_> = tree.findings.iter().map(|f| f.severity).collect();
+    let gate = if tree.any_backend_ran() {
+        evaluate(&GateConfig::default(), &GateInput { new_severities: &severities, score: &s, base_score: None })
+    } else {
+        flext_quality::domain::gate::neutral("no backend could run")
+    };
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "score": s, "gate": gate, "findings": tree.findings, "backends": tree.reports,
+            }))?
+        ),
+        Format::Text => {
+            let mut current = "";
+            for f in &tree.findings {
+                if f.path != current {
+                    println!("\n{}", f.path);
+                    current = &f.path;
+                }
+                println!("  {:>5}:{:<3} {:<8} {} {} {}", f.start_line, f.start_column.unwrap_or(1), f.severity.as_str(), f.backend, f.rule, f.message);
+            }
+            for b in &tree.reports {
+                println!("\n{}: {:?} ({} findings, {} ms)", b.name, b.status, b.findings, b.elapsed_ms);
+            }
+            println!("\nscore {:.1} · grade {} · gate {}", s.score, s.grade, gate.verdict.as_str());
+        }
+    }
+    Ok(match gate.verdict {
+        Verdict::Success => ExitCode::SUCCESS,
+        Verdict::Failure => ExitCode::from(1),
+        Verdict::Neutral => ExitCode::from(2),
+    })
+}

@@ -1,0 +1,244 @@
+//! Renders a check run: its title, its Markdown summary and its annotations, within GitHub's
+//! limits (50 annotations a request, 65,535 characters of summary).
+//!
+//! Pure functions: the pipeline sends what these build.
+
+use crate::analysis::engine::{BackendReport, BackendStatus};
+use crate::domain::finding::{Finding, Severity};
+use crate::domain::gate::{GateResult, Verdict};
+use crate::domain::score::Score;
+use crate::github::checks::{ANNOTATIONS_PER_REQUEST, MAX_SUMMARY_CHARS};
+use serde_json::{json, Value};
+
+/// Everything the completed check run shows.
+pub struct Report<'a> {
+    pub score: &'a Score,
+    pub base_score: Option<f64>,
+    pub gate: &'a GateResult,
+    pub findings: &'a [Finding],
+    /// Fingerprints of findings that are new against the compared commit.
+    pub is_new: &'a (dyn Fn(&Finding) -> bool + Sync),
+    pub fixed: &'a [Finding],
+    pub compared_sha: Option<&'a str>,
+    pub backends: &'a [BackendReport],
+    pub max_annotations: usize,
+    /// Push to the default branch: the gate looked at all open findings.
+    pub whole_code: bool,
+}
+
+pub fn title(score: &Score, new_count: usize, gate: &GateResult) -> String {
+    if gate.verdict == Verdict::Neutral {
+        return "No analysis could run".into();
+    }
+    let plural = if new_count == 1 { "" } else { "s" };
+    format!(
+        "Grade {} · {:.1} · {new_count} new finding{plural}",
+        score.grade, score.score
+    )
+}
+
+fn level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Blocker | Severity::Critical | Severity::Major => "failure",
+        Severity::Minor => "warning",
+        Severity::Info => "notice",
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max_chars.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The annotation GitHub shows on a finding's lines.
+pub fn annotation(f: &Finding) -> Value {
+    let mut a = json!({
+        "path": f.path,
+        "start_line": f.start_line.max(1),
+        "end_line": f.end_line.max(f.start_line).max(1),
+        "annotation_level": level(f.severity),
+        "title": truncate(&format!("{} {} ({} {})", f.backend, f.rule, f.severity, f.category), 255),
+        "message": truncate(&f.message, 4000),
+    });
+    // GitHub accepts columns only on single-line annotations.
+    if f.start_line == f.end_line {
+        if let (Some(s), Some(e)) = (f.start_column, f.end_column) {
+            if e >= s {
+                a["start_column"] = json!(s);
+                a["end_column"] = json!(e);
+            }
+        }
+    }
+    if let Some(url) = &f.help_url {
+        a["raw_details"] = json!(truncate(&format!("Rule documentation: {url}"), 4000));
+    }
+    a
+}
+
+fn count_by_severity<'f>(findings: impl Iterator<Item = &'f Finding>) -> [usize; 5] {
+    let mut counts = [0; 5];
+    for f in findings {
+        let i = Severity::ALL.iter().position(|s| *s == f.severity).unwrap_or(4);
+        counts[i] += 1;
+    }
+    counts
+}
+
+/// The Markdown summary, cut to GitHub's limit if it ever grew that long.
+pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
+    let mut s = String::new();
+    let new: Vec<&Finding> = r.findings.iter().filter(|f| (r.is_new)(f)).collect();
+    if let Some(reason) = &r.gate.reason {
+        s.push_str(&format!("**No verdict:** {reason}\n\n"));
+    }
+    s.push_str(&format!(
+        "### Quality gate: {}\n\n",
+        match r.gate.verdict {
+            Verdict::Success => "passed ✅",
+            Verdict::Failure => "failed ❌",
+            Verdict::Neutral => "no verdict",
+        }
+    ));
+    if !r.gate.conditions.is_empty() {
+        s.push_str("| condition | actual | required | result |\n| --- | --- | --- | --- |\n");
+        for c in &r.gate.conditions {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                c.name,
+                c.actual,
+                c.threshold,
+                if c.passed { "pass" } else { "**fail**" }
+            ));
+        }
+        if r.whole_code {
+            s.push_str("\nA push to the default branch is gated on all open findings, not only new ones.\n");
+        }
+        s.push('\n');
+    }
+    let change = match r.base_score {
+        Some(b) => format!(" ({:+.1} against the base)", r.score.score - b),
+        None => String::new(),
+    };
+    s.push_str(&format!(
+        "### Score {:.1} · grade {}{change}\n\n100 − security {:.1} − reliability {:.1} − maintainability {:.1}, over {} lines of code.",
+        r.score.score, r.score.grade, r.score.security, r.score.reliability, r.score.maintainability, r.score.ncloc
+    ));
+    if r.score.grade != r.score.uncapped_grade {
+        s.push_str(&format!(
+            " The grade is capped at {} by an open security finding (the score alone gives {}).",
+            r.score.grade, r.score.uncapped_grade
+        ));
+    }
+    s.push_str("\n\n### Findings\n\n| severity | open | new |\n| --- | --- | --- |\n");
+    let all = count_by_severity(r.findings.iter());
+    let fresh = count_by_severity(new.iter().copied());
+    for (i, sev) in Severity::ALL.iter().enumerate() {
+        s.push_str(&format!("| {sev} | {} | {} |\n", all[i], fresh[i]));
+    }
+    let compared = r
+        .compared_sha
+        .map(|c| format!("against `{}`", &c[..c.len().min(12)]))
+        .unwrap_or_else(|| "(no earlier analysis to compare with)".into());
+    s.push_str(&format!(
+        "\n**{} new**, **{} fixed** {compared}.\n",
+        new.len(),
+        r.fixed.len()
+    ));
+    if to_annotate > annotated {
+        s.push_str(&format!(
+            "\nOnly the first {annotated} of {to_annotate} new findings are annotated (the maximum is {}).\n",
+            r.max_annotations
+        ));
+    }
+    if !new.is_empty() {
+        s.push_str("\n<details><summary>New findings</summary>\n\n");
+        for f in new.iter().take(200) {
+            s.push_str(&format!(
+                "- `{}:{}` {} `{}` ({}): {}\n",
+                f.path,
+                f.start_line,
+                f.backend,
+                f.rule,
+                f.severity,
+                f.message.replace('\n', " ")
+            ));
+        }
+        if new.len() > 200 {
+            s.push_str(&format!("- … and {} more\n", new.len() - 200));
+        }
+        s.push_str("\n</details>\n");
+    }
+    if !r.fixed.is_empty() {
+        s.push_str(&format!("\n<details><summary>Fixed findings ({})</summary>\n\n", r.fixed.len()));
+        for f in r.fixed.iter().take(100) {
+            s.push_str(&format!("- `{}` {} `{}`: {}\n", f.path, f.backend, f.rule, f.message.replace('\n', " ")));
+        }
+        s.push_str("\n</details>\n");
+    }
+    s.push_str("\n### Backends\n\n| backend | version | status | time | findings |\n| --- | --- | --- | --- | --- |\n");
+    for b in r.backends {
+        let status = match &b.status {
+            BackendStatus::Ok => "ok".to_owned(),
+            BackendStatus::Failed(why) => format!("failed: {}", why.replace('|', "\\|")),
+            BackendStatus::TimedOut => "timed out".to_owned(),
+            BackendStatus::NotApplicable => "not applicable".to_owned(),
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.1} s | {} |\n",
+            b.name,
+            b.version.as_deref().unwrap_or("?"),
+            status,
+            b.elapsed_ms as f64 / 1000.0,
+            b.findings
+        ));
+    }
+    truncate(&s, MAX_SUMMARY_CHARS)
+}
+
+/// The PATCH bodies that complete a check run: annotation batches of at most 50, the
+/// conclusion on the last one so the run completes only once every annotation is in.
+pub fn completion_requests(r: &Report<'_>, completed_at: &str) -> Vec<Value> {
+    let to_annotate: Vec<&Finding> = r.findings.iter().filter(|f| (r.is_new)(f)).collect();
+    let annotated: Vec<Value> = to_annotate
+        .iter()
+        .take(r.max_annotations)
+        .map(|f| annotation(f))
+        .collect();
+    let new_count = to_annotate.len();
+    let output_title = title(r.score, new_count, r.gate);
+    let output_summary = summary(r, annotated.len(), new_count);
+    let mut batches: Vec<Vec<Value>> = annotated
+        .chunks(ANNOTATIONS_PER_REQUEST)
+        .map(<[Value]>::to_vec)
+        .collect();
+    if batches.is_empty() {
+        batches.push(Vec::new());
+    }
+    let last = batches.len() - 1;
+    batches
+        .into_iter()
+        .enumerate()
+        .map(|(i, annotations)| {
+            let mut body = json!({
+                "output": {
+                    "title": output_title,
+                    "summary": output_summary,
+                    "annotations": annotations,
+                }
+            });
+            if i == last {
+                body["status"] = json!("completed");
+                body["conclusion"] = json!(r.gate.verdict.as_str());
+                body["completed_at"] = json!(completed_at);
+            }
+            body
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,3 @@
+//! What flext-quality tells people: the check run (title, summary, annotations).
+
+pub mod check_run;

@@ -1,0 +1,6 @@
+//! The HTTP surface: webhook ingress and health checks.
+
+pub mod router;
+pub mod webhook;
+
+pub use router::{router, AppState};

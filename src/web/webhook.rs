@@ -1,0 +1,141 @@
+//! `POST /webhooks/github`: verify, record, enqueue, answer 202 — nothing else in the request.
+//!
+//! The signature is checked by the [`VerifiedDelivery`] extractor on the raw body before any
+//! parsing. Every refusal is a 4xx with a one-line reason, logged with the delivery id.
+
+use super::router::AppState;
+use crate::github::events::interpret;
+use crate::github::signature::{verify, SignatureError};
+use crate::store::DeliveryOutcome;
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
+pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// A refusal: status plus a one-line reason, for the body and the log.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    reason: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        tracing::warn!(status = self.status.as_u16(), reason = %self.reason, "webhook refused");
+        (self.status, format!("{}\n", self.reason)).into_response()
+    }
+}
+
+/// A webhook whose signature matched one of the configured secrets.
+pub struct VerifiedDelivery {
+    pub delivery_id: String,
+    pub event: String,
+    pub body: Bytes,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+impl FromRequest<Arc<AppState>> for VerifiedDelivery {
+    type Rejection = Refusal;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Refusal> {
+        let (parts, body): (_, Body) = req.into_parts();
+        let too_big = || Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "payload is over the 25 MiB limit");
+        if let Some(len) = header(&parts.headers, "content-length").and_then(|l| l.parse::<usize>().ok()) {
+            if len > MAX_BODY_BYTES {
+                return Err(too_big());
+            }
+        }
+        let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| too_big())?;
+        let signature = header(&parts.headers, "x-hub-signature-256");
+        verify(&state.webhook_secrets, signature, &body)
+            .map_err(|e: SignatureError| Refusal::new(StatusCode::UNAUTHORIZED, e.reason()))?;
+        let delivery_id = header(&parts.headers, "x-github-delivery")
+            .filter(|d| !d.is_empty() && d.len() <= 200)
+            .ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, "missing or invalid X-GitHub-Delivery header"))?
+            .to_owned();
+        let event = header(&parts.headers, "x-github-event")
+            .filter(|e| !e.is_empty() && e.len() <= 100)
+            .ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, "missing or invalid X-GitHub-Event header"))?
+            .to_owned();
+        Ok(VerifiedDelivery {
+            delivery_id,
+            event,
+            body,
+        })
+    }
+}
+
+pub async fn receive(State(state): State<Arc<AppState>>, delivery: VerifiedDelivery) -> Response {
+    let span = tracing::info_span!("webhook", delivery = %delivery.delivery_id, event = %delivery.event,
+        action = tracing::field::Empty, repo = tracing::field::Empty, sha = tracing::field::Empty);
+    handle(state, delivery).instrument(span).await
+}
+
+async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
+    let payload: serde_json::Value = match serde_json::from_slice(&delivery.body) {
+        Ok(v) => v,
+        Err(e) => return Refusal::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")).into_response(),
+    };
+    let interpreted = match interpret(&delivery.event, &payload, state.app_id) {
+        Ok(i) => i,
+        Err(reason) => return Refusal::new(StatusCode::BAD_REQUEST, format!("malformed {} payload: {reason}", delivery.event)).into_response(),
+    };
+    let span = tracing::Span::current();
+    if let Some(a) = &interpreted.action {
+        span.record("action", a.as_str());
+    }
+    if let crate::store::WebhookWork::Analyse(r) = &interpreted.work {
+        span.record("repo", r.project.full_name.as_str());
+        span.record("sha", r.sha.as_str());
+    }
+    let outcome = state
+        .store
+        .accept_delivery(
+            &delivery.delivery_id,
+            &delivery.event,
+            interpreted.action.as_deref(),
+            &interpreted.work,
+            state.max_attempts,
+        )
+        .await;
+    match outcome {
+        Err(e) => {
+            // Not the sender's fault: GitHub shows the failure and the delivery can be redelivered.
+            tracing::error!(error = %format!("{e:#}"), "could not record delivery");
+            (StatusCode::SERVICE_UNAVAILABLE, "could not record the delivery; redeliver later\n").into_response()
+        }
+        Ok(outcome) => {
+            let text = match outcome {
+                DeliveryOutcome::Duplicate => "duplicate delivery; already handled".to_owned(),
+                DeliveryOutcome::Enqueued { job_id, analysis_id } => {
+                    state.job_notify.notify_waiters();
+                    format!("accepted; analysis {analysis_id} queued as job {job_id}")
+                }
+                DeliveryOutcome::Reused { analysis_id } => format!("accepted; commit already analysed or queued (analysis {analysis_id})"),
+                DeliveryOutcome::Recorded => match &interpreted.ignored_because {
+                    Some(why) => format!("accepted; ignored: {why}"),
+                    None => "accepted".to_owned(),
+                },
+            };
+            tracing::info!(outcome = %text, "webhook accepted");
+            (StatusCode::ACCEPTED, format!("{text}\n")).into_response()
+        }
+    }
+}

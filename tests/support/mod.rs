@@ -1,0 +1,18 @@
+//! Shared support for the end-to-end tests: a strict fake GitHub (REST API + git hosting),
+//! the OpenAPI request validator it uses, and app key helpers.
+//!
+//! Every integration test binary compiles this module on its own and uses a different part
+//! of it, so unused items and re-exports are expected.
+#![allow(dead_code, unused_imports)]
+
+pub mod app_key;
+pub mod auth;
+pub mod checks;
+pub mod fake_github;
+pub mod git_server;
+pub mod openapi;
+
+pub use app_key::{app_jwt, generate_app_key, shared_app_key, sign_jwt, unix_now};
+pub use fake_github::{
+    Annotation, CheckRun, FakeGitHub, IssueComment, RecordedRequest, StatusChange,
+};
