@@ -62,8 +62,11 @@ impl Mirrors {
         if missing.is_empty() {
             return Ok(());
         }
-        if clone_url.contains('@') && clone_url.contains("://") && clone_url.split("://").nth(1).is_some_and(|r| r.split('/').next().is_some_and(|h| h.contains('@'))) {
-            bail!("refusing a clone URL that carries credentials");
+        // Credentials belong in the callback, never in a URL that libgit2 might log or store.
+        if let Ok(parsed) = reqwest::Url::parse(clone_url) {
+            if !parsed.username().is_empty() || parsed.password().is_some() {
+                bail!("refusing a clone URL that carries credentials");
+            }
         }
         let mut callbacks = RemoteCallbacks::new();
         let mut tried = false;
