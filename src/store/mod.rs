@@ -100,6 +100,15 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
+    /// Runs a statement that takes no parameters, such as `CREATE DATABASE` (for tools and tests).
+    pub async fn execute_admin(&self, sql: &str) -> Result<()> {
+        sqlx::query(sql)
+            .execute(&self.pool)
+            .await
+            .with_context(|| format!("running `{sql}`"))?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

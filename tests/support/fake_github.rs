@@ -6,6 +6,8 @@
 //! each such request is recorded as a *violation*. Dropping the fake panics if violations were
 //! not taken with [`FakeGitHub::take_violations`], or if a check run was created that the test
 //! never looked at (so a test cannot pass while the app publishes something unchecked).
+//! Malformed JSON is 400 and a path GitHub does not have is 404, both violations; an operation
+//! GitHub has but this fake does not implement is 501 and a violation, so gaps show up loudly.
 //!
 //! Check-run rules enforced beyond the schema (the real API's documented behaviour):
 //! a `conclusion` sets `status` to `completed` (and `completed_at` to now if absent);
