@@ -120,7 +120,10 @@ impl Settings {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating data dir {}", self.data_dir.display()))?;
         let path = self.data_dir.join("flext-quality.db");
-        Ok(SecretString::from(format!("sqlite://{}?mode=rwc", path.display())))
+        Ok(SecretString::from(format!(
+            "sqlite://{}?mode=rwc",
+            path.display()
+        )))
     }
 
     /// Whether `DATABASE_URL` names a server (vs the embedded default), for the start-up log.

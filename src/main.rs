@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "flext-quality", version, about = "Code quality for every repository of an organisation")]
+#[command(
+    name = "flext-quality",
+    version,
+    about = "Code quality for every repository of an organisation"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,7 +72,9 @@ enum Format {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
@@ -86,7 +92,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging(settings.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -106,7 +115,10 @@ fn main() -> ExitCode {
 async fn run(command: Command, settings: Settings) -> Result<ExitCode> {
     use flext_quality::server;
     match command {
-        Command::Serve { workers, no_workers } => {
+        Command::Serve {
+            workers,
+            no_workers,
+        } => {
             server::serve(settings, if no_workers { 0 } else { workers }).await?;
         }
         Command::Worker { workers } => server::worker(settings, workers).await?,
@@ -118,19 +130,29 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Replay { file, event, url } => {
             return replay(&settings, &file, &event, url).await;
         }
-        Command::Tools { action: ToolsAction::Install } => {
+        Command::Tools {
+            action: ToolsAction::Install,
+        } => {
             let dir = settings.tools_dir.clone();
             tokio::task::spawn_blocking(move || flext_quality::tools::install(&dir))
                 .await
                 .context("install task")??;
-            println!("analysis tools installed in {}", settings.tools_dir.join("venv").display());
+            println!(
+                "analysis tools installed in {}",
+                settings.tools_dir.join("venv").display()
+            );
         }
         Command::Analyze { path, format } => return analyze(&settings, &path, format).await,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn replay(settings: &Settings, file: &PathBuf, event: &str, url: Option<String>) -> Result<ExitCode> {
+async fn replay(
+    settings: &Settings,
+    file: &PathBuf,
+    event: &str,
+    url: Option<String>,
+) -> Result<ExitCode> {
     let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let secret = settings
         .github
@@ -153,8 +175,16 @@ async fn replay(settings: &Settings, file: &PathBuf, event: &str, url: Option<St
         .await
         .with_context(|| format!("posting to {url}"))?;
     let status = response.status();
-    println!("{} {}", status.as_u16(), response.text().await.unwrap_or_default().trim());
-    Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    println!(
+        "{} {}",
+        status.as_u16(),
+        response.text().await.unwrap_or_default().trim()
+    );
+    Ok(if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn analyze(settings: &Settings, path: &PathBuf, format: Format) -> Result<ExitCode> {
@@ -166,10 +196,20 @@ async fn analyze(settings: &Settings, path: &PathBuf, format: Format) -> Result<
         timeout: std::time::Duration::from_secs(settings.analysis_timeout_secs),
     };
     let tree = engine.analyse(path).await?;
-    let s = score(tree.findings.iter().map(|f| (f.category, f.severity)), tree.ncloc);
+    let s = score(
+        tree.findings.iter().map(|f| (f.category, f.severity)),
+        tree.ncloc,
+    );
     let severities: Vec<_> = tree.findings.iter().map(|f| f.severity).collect();
     let gate = if tree.any_backend_ran() {
-        evaluate(&GateConfig::default(), &GateInput { new_severities: &severities, score: &s, base_score: None })
+        evaluate(
+            &GateConfig::default(),
+            &GateInput {
+                new_severities: &severities,
+                score: &s,
+                base_score: None,
+            },
+        )
     } else {
         flext_quality::domain::gate::neutral("no backend could run")
     };
@@ -187,12 +227,28 @@ async fn analyze(settings: &Settings, path: &PathBuf, format: Format) -> Result<
                     println!("\n{}", f.path);
                     current = &f.path;
                 }
-                println!("  {:>5}:{:<3} {:<8} {} {} {}", f.start_line, f.start_column.unwrap_or(1), f.severity.as_str(), f.backend, f.rule, f.message);
+                println!(
+                    "  {:>5}:{:<3} {:<8} {} {} {}",
+                    f.start_line,
+                    f.start_column.unwrap_or(1),
+                    f.severity.as_str(),
+                    f.backend,
+                    f.rule,
+                    f.message
+                );
             }
             for b in &tree.reports {
-                println!("\n{}: {:?} ({} findings, {} ms)", b.name, b.status, b.findings, b.elapsed_ms);
+                println!(
+                    "\n{}: {:?} ({} findings, {} ms)",
+                    b.name, b.status, b.findings, b.elapsed_ms
+                );
             }
-            println!("\nscore {:.1} · grade {} · gate {}", s.score, s.grade, gate.verdict.as_str());
+            println!(
+                "\nscore {:.1} · grade {} · gate {}",
+                s.score,
+                s.grade,
+                gate.verdict.as_str()
+            );
         }
     }
     Ok(match gate.verdict {

@@ -29,7 +29,11 @@ pub fn github_app(settings: &Settings) -> Result<Option<Arc<GitHubApp>>> {
     }
 }
 
-pub fn pipeline_context(settings: &Settings, store: Store, github: Option<Arc<GitHubApp>>) -> Arc<PipelineContext> {
+pub fn pipeline_context(
+    settings: &Settings,
+    store: Store,
+    github: Option<Arc<GitHubApp>>,
+) -> Arc<PipelineContext> {
     Arc::new(PipelineContext {
         store,
         github,
@@ -80,7 +84,11 @@ impl Workers {
     }
 }
 
-pub fn app_state(settings: &Settings, store: Store, notify: Arc<tokio::sync::Notify>) -> Arc<AppState> {
+pub fn app_state(
+    settings: &Settings,
+    store: Store,
+    notify: Arc<tokio::sync::Notify>,
+) -> Arc<AppState> {
     Arc::new(AppState {
         store,
         webhook_secrets: settings.github.webhook_secrets.clone(),
@@ -118,12 +126,22 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
     crate::tools::ensure_installed(&settings.tools_dir).await;
     let notify = Arc::new(tokio::sync::Notify::new());
     let ctx = pipeline_context(&settings, store.clone(), github);
-    let pool = spawn_workers(ctx, workers, Duration::from_secs(settings.lease_secs), notify.clone());
+    let pool = spawn_workers(
+        ctx,
+        workers,
+        Duration::from_secs(settings.lease_secs),
+        notify.clone(),
+    );
     let app = router(app_state(&settings, store.clone(), notify));
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port))
         .await
         .with_context(|| format!("binding port {}", settings.port))?;
-    tracing::info!(port = settings.port, database = settings.database_kind(), workers, "flext-quality listening");
+    tracing::info!(
+        port = settings.port,
+        database = settings.database_kind(),
+        workers,
+        "flext-quality listening"
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -140,7 +158,12 @@ pub async fn worker(settings: Settings, workers: usize) -> Result<()> {
     let github = github_app(&settings)?;
     crate::tools::ensure_installed(&settings.tools_dir).await;
     let ctx = pipeline_context(&settings, store.clone(), github);
-    let pool = spawn_workers(ctx, workers.max(1), Duration::from_secs(settings.lease_secs), Arc::new(tokio::sync::Notify::new()));
+    let pool = spawn_workers(
+        ctx,
+        workers.max(1),
+        Duration::from_secs(settings.lease_secs),
+        Arc::new(tokio::sync::Notify::new()),
+    );
     tracing::info!(workers, "flext-quality workers running");
     shutdown_signal().await;
     pool.stop().await;

@@ -20,7 +20,8 @@ pub fn install(tools_dir: &Path) -> Result<()> {
         return Ok(());
     }
     let venv = tools_dir.join("venv");
-    std::fs::create_dir_all(tools_dir).with_context(|| format!("creating {}", tools_dir.display()))?;
+    std::fs::create_dir_all(tools_dir)
+        .with_context(|| format!("creating {}", tools_dir.display()))?;
     let status = std::process::Command::new("python3")
         .args(["-m", "venv"])
         .arg(&venv)
@@ -37,7 +38,10 @@ pub fn install(tools_dir: &Path) -> Result<()> {
         .status()
         .context("running pip")?;
     if !status.success() {
-        bail!("pip could not install the pinned tools from {}", requirements.display());
+        bail!(
+            "pip could not install the pinned tools from {}",
+            requirements.display()
+        );
     }
     std::fs::write(venv.join(MARKER), REQUIREMENTS)?;
     Ok(())
@@ -52,7 +56,9 @@ pub async fn ensure_installed(tools_dir: &Path) {
     let dir = tools_dir.to_path_buf();
     match tokio::task::spawn_blocking(move || install(&dir)).await {
         Ok(Ok(())) => tracing::info!("analysis tools installed"),
-        Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "analysis tools could not be installed; backends will report as failed"),
+        Ok(Err(e)) => {
+            tracing::error!(error = %format!("{e:#}"), "analysis tools could not be installed; backends will report as failed")
+        }
         Err(e) => tracing::error!(error = %e, "tool installation task failed"),
     }
 }

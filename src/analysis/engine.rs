@@ -2,8 +2,8 @@
 //! findings, with a report per backend (version, time, status) and the size of the code.
 
 use super::parse::ParseOutput;
-use super::runner::{find_tool, run, RunSpec};
 use super::ruff;
+use super::runner::{find_tool, run, RunSpec};
 use crate::domain::finding::Finding;
 use crate::domain::fingerprint;
 use crate::domain::score::ncloc;
@@ -60,17 +60,30 @@ pub struct Engine {
 }
 
 /// Directories never analysed: version control, virtual environments, dependencies.
-const SKIPPED_DIRS: [&str; 8] = [".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".tox", "target"];
+const SKIPPED_DIRS: [&str; 8] = [
+    ".git",
+    ".hg",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".tox",
+    "target",
+];
 
 /// Python source files under `root`, relative, sorted.
 pub fn python_files(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(root.join(&rel)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root.join(&rel)) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             let child = rel.join(&name);
             if kind.is_dir() {
                 if !SKIPPED_DIRS.contains(&name.as_str()) {

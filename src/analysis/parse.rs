@@ -55,7 +55,9 @@ pub fn relative_path(tool_path: &str, repo_root: &Path) -> Result<String, String
     // Then through the file system: a symlink inside the tree may point out of it.
     if let Ok(real) = root.join(&lexical_rel).canonicalize() {
         if !real.starts_with(&root) {
-            return Err(format!("{tool_path}: resolves through a symbolic link to outside the repository"));
+            return Err(format!(
+                "{tool_path}: resolves through a symbolic link to outside the repository"
+            ));
         }
     }
     let parts: Vec<String> = lexical_rel
@@ -63,7 +65,9 @@ pub fn relative_path(tool_path: &str, repo_root: &Path) -> Result<String, String
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     if parts.is_empty() {
-        return Err(format!("{tool_path}: names the repository root, not a file"));
+        return Err(format!(
+            "{tool_path}: names the repository root, not a file"
+        ));
     }
     Ok(parts.join("/"))
 }
@@ -79,9 +83,15 @@ mod tests {
         std::fs::create_dir_all(root.join("pkg")).unwrap();
         std::fs::write(root.join("pkg/a.py"), "x").unwrap();
         let abs = root.join("pkg/a.py");
-        assert_eq!(relative_path(abs.to_str().unwrap(), root).unwrap(), "pkg/a.py");
+        assert_eq!(
+            relative_path(abs.to_str().unwrap(), root).unwrap(),
+            "pkg/a.py"
+        );
         assert_eq!(relative_path("pkg/a.py", root).unwrap(), "pkg/a.py");
-        assert_eq!(relative_path("./pkg/../pkg/a.py", root).unwrap(), "pkg/a.py");
+        assert_eq!(
+            relative_path("./pkg/../pkg/a.py", root).unwrap(),
+            "pkg/a.py"
+        );
         assert!(relative_path("../etc/passwd", root).is_err());
         assert!(relative_path("/etc/passwd", root).is_err());
         std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();

@@ -87,10 +87,7 @@ pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> 
 
 /// Reads `ruff 0.17.6` style version output.
 pub fn parse_version(output: &str) -> Option<String> {
-    output
-        .split_whitespace()
-        .nth(1)
-        .map(str::to_owned)
+    output.split_whitespace().nth(1).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -118,9 +115,23 @@ mod tests {
         assert_eq!(out.findings.len(), 2);
         assert_eq!(out.dropped.len(), 1);
         let f = &out.findings[0];
-        assert_eq!((f.rule.as_str(), f.path.as_str(), f.start_line, f.start_column), ("F821", "a.py", 2, Some(5)));
-        assert_eq!((f.category, f.severity), (Category::Reliability, Severity::Major));
-        assert_eq!(f.help_url.as_deref(), Some("https://docs.astral.sh/ruff/rules/undefined-name"));
+        assert_eq!(
+            (
+                f.rule.as_str(),
+                f.path.as_str(),
+                f.start_line,
+                f.start_column
+            ),
+            ("F821", "a.py", 2, Some(5))
+        );
+        assert_eq!(
+            (f.category, f.severity),
+            (Category::Reliability, Severity::Major)
+        );
+        assert_eq!(
+            f.help_url.as_deref(),
+            Some("https://docs.astral.sh/ruff/rules/undefined-name")
+        );
         assert_eq!(out.findings[1].severity, Severity::Major);
     }
 

@@ -156,7 +156,10 @@ impl Drop for GroupGuard {
     }
 }
 
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(mut reader: R, cap: usize) -> (Vec<u8>, bool) {
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
+    mut reader: R,
+    cap: usize,
+) -> (Vec<u8>, bool) {
     let mut kept = Vec::new();
     let mut buf = [0u8; 64 * 1024];
     let mut truncated = false;
@@ -192,7 +195,11 @@ pub async fn run(spec: &RunSpec) -> Result<RunOutput> {
         .env("PATH", path)
         .env("HOME", home.path())
         .env("TMPDIR", home.path())
-        .envs(PASSED_THROUGH.iter().filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))))
+        .envs(
+            PASSED_THROUGH
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
+        )
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

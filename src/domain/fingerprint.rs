@@ -21,9 +21,8 @@ pub fn fingerprint(
     normalised_line: &str,
     occurrence: usize,
 ) -> String {
-    let mut material = Vec::with_capacity(
-        backend.len() + rule.len() + path.len() + normalised_line.len() + 24,
-    );
+    let mut material =
+        Vec::with_capacity(backend.len() + rule.len() + path.len() + normalised_line.len() + 24);
     for part in [backend, rule, path, normalised_line] {
         material.extend_from_slice(part.as_bytes());
         // NUL cannot occur in any of the parts, so fields never run into each other.
@@ -44,14 +43,22 @@ where
     F: FnMut(&str, u32) -> Option<String>,
 {
     raw.sort_by(|a, b| {
-        (&a.path, a.start_line, a.start_column, &a.backend, &a.rule, &a.message).cmp(&(
-            &b.path,
-            b.start_line,
-            b.start_column,
-            &b.backend,
-            &b.rule,
-            &b.message,
-        ))
+        (
+            &a.path,
+            a.start_line,
+            a.start_column,
+            &a.backend,
+            &a.rule,
+            &a.message,
+        )
+            .cmp(&(
+                &b.path,
+                b.start_line,
+                b.start_column,
+                &b.backend,
+                &b.rule,
+                &b.message,
+            ))
     });
     let mut seen: HashMap<(String, String, String, String), usize> = HashMap::new();
     raw.into_iter()
@@ -64,7 +71,10 @@ where
             let occurrence = *counter;
             *counter += 1;
             let fingerprint = fingerprint(&key.0, &key.1, &key.2, &key.3, occurrence);
-            Finding { raw: f, fingerprint }
+            Finding {
+                raw: f,
+                fingerprint,
+            }
         })
         .collect()
 }
@@ -97,7 +107,10 @@ mod tests {
 
     #[test]
     fn whitespace_is_collapsed() {
-        assert_eq!(normalise_line("  x  =\t undefined_name  "), "x = undefined_name");
+        assert_eq!(
+            normalise_line("  x  =\t undefined_name  "),
+            "x = undefined_name"
+        );
     }
 
     #[test]

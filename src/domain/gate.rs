@@ -150,7 +150,12 @@ mod tests {
     use super::*;
     use crate::domain::score::score;
 
-    fn run(config: &GateConfig, new: &[Severity], score_value: f64, base: Option<f64>) -> GateResult {
+    fn run(
+        config: &GateConfig,
+        new: &[Severity],
+        score_value: f64,
+        base: Option<f64>,
+    ) -> GateResult {
         let mut s = score(Vec::new(), 1000);
         s.score = score_value;
         s.grade = Grade::from_score(score_value);
@@ -187,10 +192,25 @@ mod tests {
         c.min_grade = Grade::B;
         c.max_score_drop = 2.0;
         let r = run(&c, &[Severity::Minor, Severity::Minor], 79.0, Some(85.0));
-        let failed: Vec<_> = r.conditions.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
-        assert_eq!(failed, ["new minor findings", "score", "grade", "score drop"]);
-        let drop = r.conditions.iter().find(|c| c.name == "score drop").unwrap();
-        assert_eq!((drop.actual.as_str(), drop.threshold.as_str()), ("6.0", "≤ 2.0"));
+        let failed: Vec<_> = r
+            .conditions
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            ["new minor findings", "score", "grade", "score drop"]
+        );
+        let drop = r
+            .conditions
+            .iter()
+            .find(|c| c.name == "score drop")
+            .unwrap();
+        assert_eq!(
+            (drop.actual.as_str(), drop.threshold.as_str()),
+            ("6.0", "≤ 2.0")
+        );
         assert_eq!(r.verdict, Verdict::Failure);
 
         let ok = run(&c, &[Severity::Minor], 84.0, Some(85.0));
@@ -199,8 +219,14 @@ mod tests {
 
     #[test]
     fn score_drop_needs_a_base() {
-        let c = GateConfig { max_score_drop: 0.0, ..GateConfig::default() };
-        assert!(run(&c, &[], 10.0, None).conditions.iter().all(|c| c.name != "score drop"));
+        let c = GateConfig {
+            max_score_drop: 0.0,
+            ..GateConfig::default()
+        };
+        assert!(run(&c, &[], 10.0, None)
+            .conditions
+            .iter()
+            .all(|c| c.name != "score drop"));
         assert_eq!(run(&c, &[], 10.0, Some(10.5)).verdict, Verdict::Failure);
     }
 

@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 /// equivalent's severity, everything else maintainability/minor.
 pub fn ruff_default(rule: &str) -> (Category, Severity) {
     const MAJOR_PREFIXES: [&str; 4] = ["E9", "F63", "F7", "F82"];
-    if rule == "invalid-syntax" || rule == "syntax-error" || MAJOR_PREFIXES.iter().any(|p| rule.starts_with(p)) {
+    if rule == "invalid-syntax"
+        || rule == "syntax-error"
+        || MAJOR_PREFIXES.iter().any(|p| rule.starts_with(p))
+    {
         return (Category::Reliability, Severity::Major);
     }
     if let Some(number) = rule.strip_prefix('S') {

@@ -74,7 +74,9 @@ impl FromStr for Grade {
             "C" => Ok(Grade::C),
             "D" => Ok(Grade::D),
             "F" => Ok(Grade::F),
-            other => Err(format!("unknown grade `{other}` (expected A, B, C, D or F)")),
+            other => Err(format!(
+                "unknown grade `{other}` (expected A, B, C, D or F)"
+            )),
         }
     }
 }
@@ -163,22 +165,82 @@ mod tests {
             grade: Grade,
         }
         let cases = [
-            Case { findings: vec![], ncloc: 0, score: 100.0, grade: Grade::A },
-            Case { findings: vec![(Reliability, Major)], ncloc: 10, score: 98.0, grade: Grade::A },
+            Case {
+                findings: vec![],
+                ncloc: 0,
+                score: 100.0,
+                grade: Grade::A,
+            },
+            Case {
+                findings: vec![(Reliability, Major)],
+                ncloc: 10,
+                score: 98.0,
+                grade: Grade::A,
+            },
             // Size only counts above 1,000 lines: 4,000 lines divide the points by 4.
-            Case { findings: vec![(Reliability, Major); 10], ncloc: 4000, score: 95.0, grade: Grade::A },
-            Case { findings: vec![(Maintainability, Minor); 31], ncloc: 500, score: 84.5, grade: Grade::B },
-            Case { findings: vec![(Reliability, Info); 100], ncloc: 500, score: 100.0, grade: Grade::A },
-            Case { findings: vec![(Reliability, Blocker); 11], ncloc: 500, score: 0.0, grade: Grade::F },
+            Case {
+                findings: vec![(Reliability, Major); 10],
+                ncloc: 4000,
+                score: 95.0,
+                grade: Grade::A,
+            },
+            Case {
+                findings: vec![(Maintainability, Minor); 31],
+                ncloc: 500,
+                score: 84.5,
+                grade: Grade::B,
+            },
+            Case {
+                findings: vec![(Reliability, Info); 100],
+                ncloc: 500,
+                score: 100.0,
+                grade: Grade::A,
+            },
+            Case {
+                findings: vec![(Reliability, Blocker); 11],
+                ncloc: 500,
+                score: 0.0,
+                grade: Grade::F,
+            },
             // A critical security finding caps the grade at D even with a high score.
-            Case { findings: vec![(Security, Critical)], ncloc: 1000, score: 95.0, grade: Grade::D },
+            Case {
+                findings: vec![(Security, Critical)],
+                ncloc: 1000,
+                score: 95.0,
+                grade: Grade::D,
+            },
             // A blocker caps at F.
-            Case { findings: vec![(Security, Blocker)], ncloc: 10_000, score: 99.0, grade: Grade::F },
+            Case {
+                findings: vec![(Security, Blocker)],
+                ncloc: 10_000,
+                score: 99.0,
+                grade: Grade::F,
+            },
             // A critical reliability finding does not cap.
-            Case { findings: vec![(Reliability, Critical)], ncloc: 1000, score: 95.0, grade: Grade::A },
-            Case { findings: vec![(Security, Major); 5], ncloc: 1000, score: 90.0, grade: Grade::A },
-            Case { findings: vec![(Security, Major); 6], ncloc: 1000, score: 88.0, grade: Grade::B },
-            Case { findings: vec![(Reliability, Minor); 3], ncloc: 3000, score: 99.5, grade: Grade::A },
+            Case {
+                findings: vec![(Reliability, Critical)],
+                ncloc: 1000,
+                score: 95.0,
+                grade: Grade::A,
+            },
+            Case {
+                findings: vec![(Security, Major); 5],
+                ncloc: 1000,
+                score: 90.0,
+                grade: Grade::A,
+            },
+            Case {
+                findings: vec![(Security, Major); 6],
+                ncloc: 1000,
+                score: 88.0,
+                grade: Grade::B,
+            },
+            Case {
+                findings: vec![(Reliability, Minor); 3],
+                ncloc: 3000,
+                score: 99.5,
+                grade: Grade::A,
+            },
         ];
         for (i, c) in cases.into_iter().enumerate() {
             let s = score(c.findings, c.ncloc);
@@ -189,10 +251,17 @@ mod tests {
     #[test]
     fn deductions_are_reported_per_category() {
         let s = score(
-            vec![(Security, Major), (Reliability, Minor), (Maintainability, Critical)],
+            vec![
+                (Security, Major),
+                (Reliability, Minor),
+                (Maintainability, Critical),
+            ],
             2000,
         );
-        assert_eq!((s.security, s.reliability, s.maintainability), (1.0, 0.3, 2.5));
+        assert_eq!(
+            (s.security, s.reliability, s.maintainability),
+            (1.0, 0.3, 2.5)
+        );
         assert_eq!(s.score, 96.2);
     }
 

@@ -78,7 +78,10 @@ mod tests {
             assert_eq!(rfc3339(secs), text);
             assert_eq!(parse_rfc3339(text), Some(secs));
         }
-        assert_eq!(parse_rfc3339("2026-11-24T07:00:00.123+01:00"), Some(1_795_500_000));
+        assert_eq!(
+            parse_rfc3339("2026-11-24T07:00:00.123+01:00"),
+            Some(1_795_500_000)
+        );
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }

@@ -37,9 +37,11 @@ impl Mirrors {
     pub fn open(&self, repo_id: i64) -> Result<Repository> {
         let path = self.mirror_path(repo_id);
         if path.join("HEAD").exists() {
-            return Repository::open_bare(&path).with_context(|| format!("opening mirror {}", path.display()));
+            return Repository::open_bare(&path)
+                .with_context(|| format!("opening mirror {}", path.display()));
         }
-        std::fs::create_dir_all(&self.root).with_context(|| format!("creating {}", self.root.display()))?;
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("creating {}", self.root.display()))?;
         Repository::init_bare(&path).with_context(|| format!("creating mirror {}", path.display()))
     }
 
@@ -78,7 +80,9 @@ impl Mirrors {
             tried = true;
             match token {
                 Some(t) => git2::Cred::userpass_plaintext("x-access-token", t.expose_secret()),
-                None => Err(git2::Error::from_str("repository needs credentials and no token was given")),
+                None => Err(git2::Error::from_str(
+                    "repository needs credentials and no token was given",
+                )),
             }
         });
         let mut options = FetchOptions::new();
@@ -94,8 +98,17 @@ impl Mirrors {
             .context("preparing fetch")?;
         remote
             .fetch(&refspecs, Some(&mut options), None)
-            .map_err(|e| anyhow::anyhow!("fetching {} from the repository: {}", refs.join(", "), e.message()))?;
-        let still_missing: Vec<&str> = missing.into_iter().filter(|sha| !has_commit(&repo, sha)).collect();
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "fetching {} from the repository: {}",
+                    refs.join(", "),
+                    e.message()
+                )
+            })?;
+        let still_missing: Vec<&str> = missing
+            .into_iter()
+            .filter(|sha| !has_commit(&repo, sha))
+            .collect();
         if !still_missing.is_empty() {
             bail!(
                 "commit {} is not reachable from {} (the branch may have moved on)",

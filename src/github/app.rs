@@ -85,21 +85,31 @@ impl GitHubApp {
         );
         let signing_input = format!("{header}.{claims}");
         let mut signer = Signer::new(MessageDigest::sha256(), &self.key).context("JWT signer")?;
-        signer.update(signing_input.as_bytes()).context("JWT signing")?;
+        signer
+            .update(signing_input.as_bytes())
+            .context("JWT signing")?;
         let signature = URL_SAFE_NO_PAD.encode(signer.sign_to_vec().context("JWT signing")?);
         Ok(SecretString::from(format!("{signing_input}.{signature}")))
     }
 
     /// An installation token, from the cache while it has more than five minutes left.
-    pub async fn installation_token(&self, installation_id: i64) -> Result<SecretString, GitHubError> {
+    pub async fn installation_token(
+        &self,
+        installation_id: i64,
+    ) -> Result<SecretString, GitHubError> {
         let mut tokens = self.tokens.lock().await;
         if let Some(cached) = tokens.get(&installation_id) {
             if cached.expires_at - unix_now() > TOKEN_REFRESH_MARGIN_SECS {
                 return Ok(cached.token.clone());
             }
         }
-        let jwt = self.jwt().map_err(|e| GitHubError::Local(format!("{e:#}")))?;
-        let url = format!("{}/app/installations/{installation_id}/access_tokens", self.api_url);
+        let jwt = self
+            .jwt()
+            .map_err(|e| GitHubError::Local(format!("{e:#}")))?;
+        let url = format!(
+            "{}/app/installations/{installation_id}/access_tokens",
+            self.api_url
+        );
         let response = send_with_retries(|| {
             self.http
                 .post(&url)

@@ -21,7 +21,11 @@ impl InstallationClient {
         body: &serde_json::Value,
     ) -> Result<i64, GitHubError> {
         let created: CheckRunCreated = self
-            .request(Method::POST, &format!("/repos/{full_name}/check-runs"), Some(body))
+            .request(
+                Method::POST,
+                &format!("/repos/{full_name}/check-runs"),
+                Some(body),
+            )
             .await?;
         Ok(created.id)
     }

@@ -56,7 +56,10 @@ fn project(payload: &Value) -> Result<ProjectUpsert, String> {
 }
 
 /// A repository as listed in installation payloads (no clone URL or default branch there).
-fn listed_repositories(list: Option<&Value>, installation: i64) -> Result<Vec<ProjectUpsert>, String> {
+fn listed_repositories(
+    list: Option<&Value>,
+    installation: i64,
+) -> Result<Vec<ProjectUpsert>, String> {
     let Some(items) = list.and_then(Value::as_array) else {
         return Ok(Vec::new());
     };
@@ -77,11 +80,18 @@ fn listed_repositories(list: Option<&Value>, installation: i64) -> Result<Vec<Pr
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
 /// Interprets one delivery. `our_app_id` filters check-run events meant for other apps.
-pub fn interpret(event: &str, payload: &Value, our_app_id: Option<u64>) -> Result<Interpreted, String> {
+pub fn interpret(
+    event: &str,
+    payload: &Value,
+    our_app_id: Option<u64>,
+) -> Result<Interpreted, String> {
     if !payload.is_object() {
         return Err("payload is not a JSON object".into());
     }
-    let action = payload.get("action").and_then(Value::as_str).map(str::to_owned);
+    let action = payload
+        .get("action")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let act = action.as_deref().unwrap_or("");
     let ignore = |why: String| Interpreted {
         action: action.clone(),
@@ -147,7 +157,9 @@ pub fn interpret(event: &str, payload: &Value, our_app_id: Option<u64>) -> Resul
             let after = string(payload, "after")?;
             if git_ref != format!("refs/heads/{}", p.default_branch) {
                 ignore(format!("push to {git_ref}, not the default branch"))
-            } else if after == ZERO_SHA || payload.get("deleted").and_then(Value::as_bool) == Some(true) {
+            } else if after == ZERO_SHA
+                || payload.get("deleted").and_then(Value::as_bool) == Some(true)
+            {
                 ignore("push deleted the branch".into())
             } else {
                 let before = string(payload, "before")?;
@@ -171,7 +183,10 @@ pub fn interpret(event: &str, payload: &Value, our_app_id: Option<u64>) -> Resul
         }
         ("check_run", "rerequested") => {
             let run = field(payload, "check_run")?;
-            let app = run.get("app").and_then(|a| a.get("id")).and_then(Value::as_u64);
+            let app = run
+                .get("app")
+                .and_then(|a| a.get("id"))
+                .and_then(Value::as_u64);
             if our_app_id.is_some() && app.is_some() && app != our_app_id {
                 ignore("check run belongs to another app".into())
             } else {
@@ -187,8 +202,14 @@ pub fn interpret(event: &str, payload: &Value, our_app_id: Option<u64>) -> Resul
             }
         }
         (
-            "pull_request" | "check_suite" | "check_run" | "installation" | "installation_repositories"
-            | "repository" | "issue_comment" | "github_app_authorization",
+            "pull_request"
+            | "check_suite"
+            | "check_run"
+            | "installation"
+            | "installation_repositories"
+            | "repository"
+            | "issue_comment"
+            | "github_app_authorization",
             _,
         ) => ignore(format!("{event} action `{act}` needs no work")),
         _ => ignore(format!("event `{event}` is not handled")),
@@ -196,7 +217,12 @@ pub fn interpret(event: &str, payload: &Value, our_app_id: Option<u64>) -> Resul
 }
 
 /// The analysis a check suite asks for: its pull request's, the default branch's, or none.
-fn suite_request(payload: &Value, suite: &Value, force: bool, trigger: &str) -> Result<Option<AnalysisRequest>, String> {
+fn suite_request(
+    payload: &Value,
+    suite: &Value,
+    force: bool,
+    trigger: &str,
+) -> Result<Option<AnalysisRequest>, String> {
     let p = project(payload)?;
     let sha = string(suite, "head_sha")?;
     if let Some(pr) = suite
@@ -232,7 +258,11 @@ fn suite_request(payload: &Value, suite: &Value, force: bool, trigger: &str) -> 
     Ok(None)
 }
 
-fn branch_request(payload: &Value, suite: &Value, trigger: &str) -> Result<AnalysisRequest, String> {
+fn branch_request(
+    payload: &Value,
+    suite: &Value,
+    trigger: &str,
+) -> Result<AnalysisRequest, String> {
     let branch = string(suite, "head_branch")?;
     Ok(AnalysisRequest {
         project: project(payload)?,

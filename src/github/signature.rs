@@ -34,15 +34,25 @@ impl SignatureError {
     pub fn reason(self) -> &'static str {
         match self {
             SignatureError::Missing => "missing X-Hub-Signature-256 header",
-            SignatureError::Malformed => "X-Hub-Signature-256 is not of the form sha256=<64 hex digits>",
-            SignatureError::Mismatch => "signature does not match the body under any configured webhook secret",
-            SignatureError::NoSecretConfigured => "no webhook secret is configured (GITHUB_WEBHOOK_SECRET)",
+            SignatureError::Malformed => {
+                "X-Hub-Signature-256 is not of the form sha256=<64 hex digits>"
+            }
+            SignatureError::Mismatch => {
+                "signature does not match the body under any configured webhook secret"
+            }
+            SignatureError::NoSecretConfigured => {
+                "no webhook secret is configured (GITHUB_WEBHOOK_SECRET)"
+            }
         }
     }
 }
 
 /// Verifies a signature header against any of the secrets, in constant time per secret.
-pub fn verify(secrets: &[SecretString], header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
+pub fn verify(
+    secrets: &[SecretString],
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), SignatureError> {
     if secrets.is_empty() {
         return Err(SignatureError::NoSecretConfigured);
     }
@@ -86,7 +96,10 @@ mod tests {
     }
 
     fn vectors() -> Vec<Vector> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/github/signature-vectors.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/github/signature-vectors.json"
+        );
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("signature vectors missing at {path}: {e}"));
         serde_json::from_str(&text).expect("signature vectors parse")
@@ -99,7 +112,10 @@ mod tests {
         for v in vectors {
             let secret = SecretString::from(v.secret.clone());
             assert_eq!(sign(&secret, v.payload.as_bytes()), v.signature);
-            assert_eq!(verify(&[secret], Some(&v.signature), v.payload.as_bytes()), Ok(()));
+            assert_eq!(
+                verify(&[secret], Some(&v.signature), v.payload.as_bytes()),
+                Ok(())
+            );
         }
     }
 
@@ -109,17 +125,32 @@ mod tests {
         let new = SecretString::from("new".to_owned());
         let sig = sign(&old, b"{}");
         assert_eq!(verify(&[new.clone(), old], Some(&sig), b"{}"), Ok(()));
-        assert_eq!(verify(&[new], Some(&sig), b"{}"), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&[new], Some(&sig), b"{}"),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
     fn bad_headers_are_told_apart() {
         let s = [SecretString::from("s".to_owned())];
         assert_eq!(verify(&s, None, b""), Err(SignatureError::Missing));
-        assert_eq!(verify(&s, Some("sha1=abc"), b""), Err(SignatureError::Malformed));
-        assert_eq!(verify(&s, Some("sha256=zz"), b""), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(&s, Some("sha1=abc"), b""),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&s, Some("sha256=zz"), b""),
+            Err(SignatureError::Malformed)
+        );
         let tampered = sign(&s[0], b"a");
-        assert_eq!(verify(&s, Some(&tampered), b"b"), Err(SignatureError::Mismatch));
-        assert_eq!(verify(&[], Some(&tampered), b"a"), Err(SignatureError::NoSecretConfigured));
+        assert_eq!(
+            verify(&s, Some(&tampered), b"b"),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(&[], Some(&tampered), b"a"),
+            Err(SignatureError::NoSecretConfigured)
+        );
     }
 }

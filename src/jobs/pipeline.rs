@@ -43,11 +43,14 @@ impl PipelineContext {
             .clone()
     }
 
-    fn client(&self, analysis: &AnalysisRow, project: &ProjectUpsert) -> Result<InstallationClient> {
-        let app = self
-            .github
-            .clone()
-            .ok_or_else(|| anyhow!("the GitHub App is not configured (GITHUB_APP_ID and GITHUB_PRIVATE_KEY)"))?;
+    fn client(
+        &self,
+        analysis: &AnalysisRow,
+        project: &ProjectUpsert,
+    ) -> Result<InstallationClient> {
+        let app = self.github.clone().ok_or_else(|| {
+            anyhow!("the GitHub App is not configured (GITHUB_APP_ID and GITHUB_PRIVATE_KEY)")
+        })?;
         let installation = analysis
             .installation_id
             .or(project.installation_id)
@@ -82,7 +85,11 @@ impl PipelineContext {
             "output": { "title": "Analysing…", "summary": "flext-quality is analysing this commit." },
         });
         if let Some(url) = &self.public_url {
-            body["details_url"] = json!(format!("{}/projects/{}", url.trim_end_matches('/'), project.id));
+            body["details_url"] = json!(format!(
+                "{}/projects/{}",
+                url.trim_end_matches('/'),
+                project.id
+            ));
         }
         match analysis.check_run_id {
             None => {
@@ -118,7 +125,11 @@ impl PipelineContext {
             },
         });
         match analysis.check_run_id {
-            Some(id) => client.update_check_run(&project.full_name, id, &body).await?,
+            Some(id) => {
+                client
+                    .update_check_run(&project.full_name, id, &body)
+                    .await?
+            }
             None => {
                 let mut create = body;
                 create["name"] = json!(CHECK_NAME);
@@ -129,8 +140,17 @@ impl PipelineContext {
         Ok(())
     }
 
-    async fn fetch(&self, project: &ProjectUpsert, client: &InstallationClient, refs: Vec<String>, want: Vec<String>) -> Result<()> {
-        let token = client.token().await.context("getting an installation token")?;
+    async fn fetch(
+        &self,
+        project: &ProjectUpsert,
+        client: &InstallationClient,
+        refs: Vec<String>,
+        want: Vec<String>,
+    ) -> Result<()> {
+        let token = client
+            .token()
+            .await
+            .context("getting an installation token")?;
         let lock = self.mirror_lock(project.id).await;
         let _guard = lock.lock().await;
         let mirrors = self.mirrors.clone();
@@ -155,19 +175,37 @@ impl PipelineContext {
     }
 
     /// The findings of the commit to compare with, analysing it first if nobody has.
-    async fn base_findings(&self, project: &ProjectUpsert, sha: &str) -> Result<(Vec<Finding>, Option<f64>)> {
+    async fn base_findings(
+        &self,
+        project: &ProjectUpsert,
+        sha: &str,
+    ) -> Result<(Vec<Finding>, Option<f64>)> {
         if let Some(existing) = self.store.find_analysis(project.id, sha).await? {
             if existing.status == "completed" {
                 let findings = self.store.load_findings(existing.id).await?;
-                return Ok((findings.into_iter().map(|(f, _)| f).collect(), existing.score));
+                return Ok((
+                    findings.into_iter().map(|(f, _)| f).collect(),
+                    existing.score,
+                ));
             }
         }
         let row = self.store.ensure_base_analysis(project.id, sha).await?;
         let tree = self.analyse_commit(project.id, sha).await?;
-        let s = score(tree.findings.iter().map(|f| (f.category, f.severity)), tree.ncloc);
+        let s = score(
+            tree.findings.iter().map(|f| (f.category, f.severity)),
+            tree.ncloc,
+        );
         let severities: Vec<Severity> = tree.findings.iter().map(|f| f.severity).collect();
         let gate = verdict(&tree, &s, &severities, None);
-        let result = result_for(&tree, &s, &gate, None, tree.findings.iter().map(|f| (f.clone(), true)).collect(), 0, HashMap::new())?;
+        let result = result_for(
+            &tree,
+            &s,
+            &gate,
+            None,
+            tree.findings.iter().map(|f| (f.clone(), true)).collect(),
+            0,
+            HashMap::new(),
+        )?;
         // A commit that is also analysed in its own right keeps that analysis.
         if row.trigger == "base" {
             self.store.save_analysis_result(row.id, &result).await?;
@@ -184,7 +222,12 @@ impl PipelineContext {
         let is_pr = analysis.pr_number.is_some();
 
         let t = Instant::now();
-        let mut refs: Vec<String> = analysis.head_ref.iter().chain(analysis.base_ref.iter()).cloned().collect();
+        let mut refs: Vec<String> = analysis
+            .head_ref
+            .iter()
+            .chain(analysis.base_ref.iter())
+            .cloned()
+            .collect();
         if refs.is_empty() {
             refs.push(format!("refs/heads/{}", project.default_branch));
         }
@@ -203,12 +246,16 @@ impl PipelineContext {
         // commit a push replaced when it was analysed.
         let t = Instant::now();
         let compared_sha = if is_pr {
-            let base_tip = analysis.base_sha.clone().context("pull request without a base commit")?;
+            let base_tip = analysis
+                .base_sha
+                .clone()
+                .context("pull request without a base commit")?;
             let mirrors = self.mirrors.clone();
             let (id, head_sha) = (project.id, analysis.sha.clone());
-            let merge_base = tokio::task::spawn_blocking(move || mirrors.merge_base(id, &head_sha, &base_tip))
-                .await
-                .context("merge base task")??;
+            let merge_base =
+                tokio::task::spawn_blocking(move || mirrors.merge_base(id, &head_sha, &base_tip))
+                    .await
+                    .context("merge base task")??;
             Some(merge_base.context("the pull request shares no history with its base branch")?)
         } else {
             match &analysis.base_sha {
@@ -227,7 +274,11 @@ impl PipelineContext {
         timings.insert("base_ms".into(), t.elapsed().as_millis() as u64);
 
         let base_prints: HashSet<&str> = base.iter().map(|f| f.fingerprint.as_str()).collect();
-        let head_prints: HashSet<&str> = head.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+        let head_prints: HashSet<&str> = head
+            .findings
+            .iter()
+            .map(|f| f.fingerprint.as_str())
+            .collect();
         let fixed: Vec<Finding> = base
             .iter()
             .filter(|f| !head_prints.contains(f.fingerprint.as_str()))
@@ -236,7 +287,10 @@ impl PipelineContext {
         let is_new = |f: &Finding| !base_prints.contains(f.fingerprint.as_str());
         let new_count = head.findings.iter().filter(|f| is_new(f)).count();
 
-        let s = score(head.findings.iter().map(|f| (f.category, f.severity)), head.ncloc);
+        let s = score(
+            head.findings.iter().map(|f| (f.category, f.severity)),
+            head.ncloc,
+        );
         let gated: Vec<Severity> = head
             .findings
             .iter()
@@ -272,14 +326,19 @@ impl PipelineContext {
             &s,
             &gate,
             compared_sha.clone(),
-            head.findings.iter().map(|f| (f.clone(), is_new(f))).collect(),
+            head.findings
+                .iter()
+                .map(|f| (f.clone(), is_new(f)))
+                .collect(),
             fixed.len() as i64,
             timings.clone(),
         )?;
         debug_assert_eq!(result.new_count as usize, new_count);
         // Save before publishing: a failure to publish retries the job, and the saved result
         // is what the dashboard and later comparisons read.
-        self.store.save_analysis_result(analysis.id, &result).await?;
+        self.store
+            .save_analysis_result(analysis.id, &result)
+            .await?;
         for body in requests {
             client
                 .update_check_run(&project.full_name, check_run_id, &body)
@@ -302,7 +361,12 @@ impl PipelineContext {
     }
 }
 
-fn verdict(tree: &TreeAnalysis, s: &Score, gated: &[Severity], base_score: Option<f64>) -> GateResult {
+fn verdict(
+    tree: &TreeAnalysis,
+    s: &Score,
+    gated: &[Severity],
+    base_score: Option<f64>,
+) -> GateResult {
     if !tree.any_backend_ran() {
         let reasons: Vec<String> = tree
             .reports

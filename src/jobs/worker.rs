@@ -16,7 +16,8 @@ pub struct WorkerConfig {
 
 /// Back-off before attempt `attempts + 1`: 10 s, 40 s, 160 s … capped at 15 minutes.
 pub fn backoff(attempts: i64) -> Duration {
-    let secs = 10u64.saturating_mul(4u64.saturating_pow(attempts.saturating_sub(1).clamp(0, 10) as u32));
+    let secs =
+        10u64.saturating_mul(4u64.saturating_pow(attempts.saturating_sub(1).clamp(0, 10) as u32));
     Duration::from_secs(secs.min(900))
 }
 
@@ -57,7 +58,10 @@ async fn process(ctx: &PipelineContext, config: &WorkerConfig, job: ClaimedJob) 
     let owner = config.name.as_str();
     let lease_ms = config.lease.as_millis() as i64;
     let Some(analysis_id) = job.analysis_id else {
-        let _ = ctx.store.fail_job(job.id, owner, "job has no analysis").await;
+        let _ = ctx
+            .store
+            .fail_job(job.id, owner, "job has no analysis")
+            .await;
         return;
     };
     if job.attempts > job.max_attempts {

@@ -82,7 +82,10 @@ pub fn annotation(f: &Finding) -> Value {
 fn count_by_severity<'f>(findings: impl Iterator<Item = &'f Finding>) -> [usize; 5] {
     let mut counts = [0; 5];
     for f in findings {
-        let i = Severity::ALL.iter().position(|s| *s == f.severity).unwrap_or(4);
+        let i = Severity::ALL
+            .iter()
+            .position(|s| *s == f.severity)
+            .unwrap_or(4);
         counts[i] += 1;
     }
     counts
@@ -173,9 +176,18 @@ pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
         s.push_str("\n</details>\n");
     }
     if !r.fixed.is_empty() {
-        s.push_str(&format!("\n<details><summary>Fixed findings ({})</summary>\n\n", r.fixed.len()));
+        s.push_str(&format!(
+            "\n<details><summary>Fixed findings ({})</summary>\n\n",
+            r.fixed.len()
+        ));
         for f in r.fixed.iter().take(100) {
-            s.push_str(&format!("- `{}` {} `{}`: {}\n", f.path, f.backend, f.rule, f.message.replace('\n', " ")));
+            s.push_str(&format!(
+                "- `{}` {} `{}`: {}\n",
+                f.path,
+                f.backend,
+                f.rule,
+                f.message.replace('\n', " ")
+            ));
         }
         s.push_str("\n</details>\n");
     }

@@ -49,7 +49,8 @@ pub struct AnalysisResult {
     pub findings: Vec<(Finding, bool)>,
 }
 
-const ANALYSIS_COLUMNS: &str = "id, project_id, sha, trigger, head_ref, base_ref, base_sha, compared_sha,
+const ANALYSIS_COLUMNS: &str =
+    "id, project_id, sha, trigger, head_ref, base_ref, base_sha, compared_sha,
     pr_number, installation_id, status, check_run_id, score, grade, verdict, new_count, fixed_count,
     tool_versions, error, queued_at, started_at, completed_at";
 
@@ -155,13 +156,15 @@ impl Store {
     }
 
     pub async fn mark_analysis_failed(&self, id: i64, error: &str) -> Result<()> {
-        sqlx::query("UPDATE analyses SET status = 'failed', error = $2, completed_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(error)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .context("marking analysis failed")?;
+        sqlx::query(
+            "UPDATE analyses SET status = 'failed', error = $2, completed_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .context("marking analysis failed")?;
         Ok(())
     }
 

@@ -60,15 +60,14 @@ impl Store {
             Engine::Sqlite => CLAIM_SQLITE,
         };
         let mut tx = self.pool.begin().await?;
-        let expired_before: Vec<i64> = sqlx::query(
-            "SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < $1",
-        )
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| col(r, "id"))
-        .collect::<Result<_>>()?;
+        let expired_before: Vec<i64> =
+            sqlx::query("SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < $1")
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| col(r, "id"))
+                .collect::<Result<_>>()?;
         let row = sqlx::query(sql)
             .bind(owner)
             .bind(now + lease_ms)
@@ -116,11 +115,18 @@ impl Store {
 
     /// Gives up on a job: no more attempts.
     pub async fn fail_job(&self, job_id: i64, owner: &str, error: &str) -> Result<bool> {
-        self.finish_job(job_id, owner, "failed", Some(error), None).await
+        self.finish_job(job_id, owner, "failed", Some(error), None)
+            .await
     }
 
     /// Puts a job back in the queue to run again no earlier than `run_after`.
-    pub async fn retry_job(&self, job_id: i64, owner: &str, error: &str, run_after: i64) -> Result<bool> {
+    pub async fn retry_job(
+        &self,
+        job_id: i64,
+        owner: &str,
+        error: &str,
+        run_after: i64,
+    ) -> Result<bool> {
         self.finish_job(job_id, owner, "queued", Some(error), Some(run_after))
             .await
     }
@@ -154,10 +160,12 @@ impl Store {
     }
 
     pub async fn get_job(&self, job_id: i64) -> Result<Option<JobRow>> {
-        let row = sqlx::query("SELECT id, state, attempts, last_error, run_after FROM jobs WHERE id = $1")
-            .bind(job_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, state, attempts, last_error, run_after FROM jobs WHERE id = $1",
+        )
+        .bind(job_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| {
             Ok(JobRow {
                 id: col(&r, "id")?,

@@ -241,12 +241,18 @@ async fn apply_work(
             }
         }
         WebhookWork::ProjectRenamed(p) => upsert_project(tx, p, now).await?,
-        WebhookWork::Analyse(request) => return enqueue_analysis(tx, request, now, max_attempts).await,
+        WebhookWork::Analyse(request) => {
+            return enqueue_analysis(tx, request, now, max_attempts).await
+        }
     }
     Ok(DeliveryOutcome::Recorded)
 }
 
-async fn upsert_project(tx: &mut Transaction<'static, Any>, p: &ProjectUpsert, now: i64) -> Result<()> {
+async fn upsert_project(
+    tx: &mut Transaction<'static, Any>,
+    p: &ProjectUpsert,
+    now: i64,
+) -> Result<()> {
     // An empty clone URL or default branch (installation payloads carry neither) never
     // overwrites a known one.
     sqlx::query(

@@ -56,23 +56,42 @@ impl FromRequest<Arc<AppState>> for VerifiedDelivery {
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Refusal> {
         let (parts, body): (_, Body) = req.into_parts();
-        let too_big = || Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "payload is over the 25 MiB limit");
-        if let Some(len) = header(&parts.headers, "content-length").and_then(|l| l.parse::<usize>().ok()) {
+        let too_big = || {
+            Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload is over the 25 MiB limit",
+            )
+        };
+        if let Some(len) =
+            header(&parts.headers, "content-length").and_then(|l| l.parse::<usize>().ok())
+        {
             if len > MAX_BODY_BYTES {
                 return Err(too_big());
             }
         }
-        let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| too_big())?;
+        let body = to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| too_big())?;
         let signature = header(&parts.headers, "x-hub-signature-256");
         verify(&state.webhook_secrets, signature, &body)
             .map_err(|e: SignatureError| Refusal::new(StatusCode::UNAUTHORIZED, e.reason()))?;
         let delivery_id = header(&parts.headers, "x-github-delivery")
             .filter(|d| !d.is_empty() && d.len() <= 200)
-            .ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, "missing or invalid X-GitHub-Delivery header"))?
+            .ok_or_else(|| {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "missing or invalid X-GitHub-Delivery header",
+                )
+            })?
             .to_owned();
         let event = header(&parts.headers, "x-github-event")
             .filter(|e| !e.is_empty() && e.len() <= 100)
-            .ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, "missing or invalid X-GitHub-Event header"))?
+            .ok_or_else(|| {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "missing or invalid X-GitHub-Event header",
+                )
+            })?
             .to_owned();
         Ok(VerifiedDelivery {
             delivery_id,
@@ -91,11 +110,20 @@ pub async fn receive(State(state): State<Arc<AppState>>, delivery: VerifiedDeliv
 async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
     let payload: serde_json::Value = match serde_json::from_slice(&delivery.body) {
         Ok(v) => v,
-        Err(e) => return Refusal::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")).into_response(),
+        Err(e) => {
+            return Refusal::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}"))
+                .into_response()
+        }
     };
     let interpreted = match interpret(&delivery.event, &payload, state.app_id) {
         Ok(i) => i,
-        Err(reason) => return Refusal::new(StatusCode::BAD_REQUEST, format!("malformed {} payload: {reason}", delivery.event)).into_response(),
+        Err(reason) => {
+            return Refusal::new(
+                StatusCode::BAD_REQUEST,
+                format!("malformed {} payload: {reason}", delivery.event),
+            )
+            .into_response()
+        }
     };
     let span = tracing::Span::current();
     if let Some(a) = &interpreted.action {
@@ -119,16 +147,25 @@ async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
         Err(e) => {
             // Not the sender's fault: GitHub shows the failure and the delivery can be redelivered.
             tracing::error!(error = %format!("{e:#}"), "could not record delivery");
-            (StatusCode::SERVICE_UNAVAILABLE, "could not record the delivery; redeliver later\n").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not record the delivery; redeliver later\n",
+            )
+                .into_response()
         }
         Ok(outcome) => {
             let text = match outcome {
                 DeliveryOutcome::Duplicate => "duplicate delivery; already handled".to_owned(),
-                DeliveryOutcome::Enqueued { job_id, analysis_id } => {
+                DeliveryOutcome::Enqueued {
+                    job_id,
+                    analysis_id,
+                } => {
                     state.job_notify.notify_waiters();
                     format!("accepted; analysis {analysis_id} queued as job {job_id}")
                 }
-                DeliveryOutcome::Reused { analysis_id } => format!("accepted; commit already analysed or queued (analysis {analysis_id})"),
+                DeliveryOutcome::Reused { analysis_id } => {
+                    format!("accepted; commit already analysed or queued (analysis {analysis_id})")
+                }
                 DeliveryOutcome::Recorded => match &interpreted.ignored_because {
                     Some(why) => format!("accepted; ignored: {why}"),
                     None => "accepted".to_owned(),

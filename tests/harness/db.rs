@@ -37,13 +37,26 @@ impl TestDb {
         let admin_store = Store::connect(&admin).await.unwrap_or_else(|e| {
             panic!("PostgreSQL is required for this test and is not reachable at {admin} (set TEST_DATABASE_URL): {e:#}")
         });
-        admin_store.execute_admin(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        admin_store
+            .execute_admin(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
         admin_store.close().await;
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
         let url = format!("{base}/{name}");
-        let store = Store::connect(&url).await.expect("connect to the test database");
-        store.migrate().await.expect("migrations apply on PostgreSQL");
-        TestDb { store, url, pg_name: Some(name), _dir: None }
+        let store = Store::connect(&url)
+            .await
+            .expect("connect to the test database");
+        store
+            .migrate()
+            .await
+            .expect("migrations apply on PostgreSQL");
+        TestDb {
+            store,
+            url,
+            pg_name: Some(name),
+            _dir: None,
+        }
     }
 
     pub async fn sqlite() -> TestDb {
@@ -51,7 +64,12 @@ impl TestDb {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
         let store = Store::connect(&url).await.expect("open SQLite");
         store.migrate().await.expect("migrations apply on SQLite");
-        TestDb { store, url, pg_name: None, _dir: Some(dir) }
+        TestDb {
+            store,
+            url,
+            pg_name: None,
+            _dir: Some(dir),
+        }
     }
 
     /// Drops the PostgreSQL database (SQLite files go with the temp dir).
@@ -59,7 +77,9 @@ impl TestDb {
         self.store.close().await;
         if let Some(name) = &self.pg_name {
             if let Ok(admin) = Store::connect(&admin_url()).await {
-                let _ = admin.execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                let _ = admin
+                    .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
                 admin.close().await;
             }
         }

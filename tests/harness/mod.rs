@@ -2,4 +2,5 @@
 //! (The fakes of services we cannot reach live in `support/`.)
 #![allow(dead_code)]
 
+pub mod app;
 pub mod db;

@@ -10,7 +10,11 @@ async fn the_environment_is_scrubbed() {
     let out = run(&sh("env")).await.unwrap();
     let env = String::from_utf8_lossy(&out.stdout);
     assert!(!env.contains("secret-key-material"), "{env}");
-    assert!(env.lines().any(|l| l.starts_with("HOME=") && l.contains("flext-quality-home-")), "{env}");
+    assert!(
+        env.lines()
+            .any(|l| l.starts_with("HOME=") && l.contains("flext-quality-home-")),
+        "{env}"
+    );
     assert_eq!(out.exit_code, Some(0));
 }
 
@@ -23,7 +27,11 @@ async fn a_timeout_kills_the_whole_process_group() {
     let out = run(&spec).await.unwrap();
     assert!(out.timed_out);
     assert!(out.elapsed < Duration::from_secs(10));
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     // The background grandchild is gone too (kill(pid, 0) fails once it is reaped or dead).
     let mut alive = true;
     for _ in 0..50 {

@@ -3,12 +3,23 @@ use std::process::Command;
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
         .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -29,22 +40,41 @@ fn fetch_materialise_and_compare() {
     let data = tempfile::tempdir().unwrap();
     let mirrors = Mirrors::new(data.path().join("mirrors"));
     let url = format!("file://{}", origin.path().display());
-    let refs = ["refs/heads/main".to_owned(), "refs/heads/feature".to_owned()];
-    mirrors.fetch(7, &url, None, &refs, &[&first, &second]).unwrap();
+    let refs = [
+        "refs/heads/main".to_owned(),
+        "refs/heads/feature".to_owned(),
+    ];
+    mirrors
+        .fetch(7, &url, None, &refs, &[&first, &second])
+        .unwrap();
 
     let tree = mirrors.materialise(7, &second).unwrap();
-    assert_eq!(std::fs::read_to_string(tree.path().join("b.py")).unwrap(), "y = 2\n");
-    assert!(!tree.path().join(".git").exists(), "a work tree carries no repository");
+    assert_eq!(
+        std::fs::read_to_string(tree.path().join("b.py")).unwrap(),
+        "y = 2\n"
+    );
+    assert!(
+        !tree.path().join(".git").exists(),
+        "a work tree carries no repository"
+    );
     let path = tree.path().to_path_buf();
     drop(tree);
     assert!(!path.exists(), "the work tree is removed when dropped");
 
-    assert_eq!(mirrors.merge_base(7, &second, &first).unwrap(), Some(first.clone()));
-    assert_eq!(mirrors.read_file(7, &first, "a.py").unwrap().as_deref(), Some(&b"x = 1\n"[..]));
+    assert_eq!(
+        mirrors.merge_base(7, &second, &first).unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        mirrors.read_file(7, &first, "a.py").unwrap().as_deref(),
+        Some(&b"x = 1\n"[..])
+    );
     assert_eq!(mirrors.read_file(7, &first, "b.py").unwrap(), None);
 
     // Everything wanted is present: no network round trip, even with a dead URL.
-    mirrors.fetch(7, "file:///nonexistent", None, &refs, &[&first, &second]).unwrap();
+    mirrors
+        .fetch(7, "file:///nonexistent", None, &refs, &[&first, &second])
+        .unwrap();
 }
 
 #[test]
@@ -60,7 +90,10 @@ fn a_commit_the_refs_do_not_reach_is_a_clear_error() {
         .fetch(1, &url, None, &["refs/heads/main".to_owned()], &[missing])
         .unwrap_err()
         .to_string();
-    assert!(err.contains(missing) && err.contains("not reachable"), "{err}");
+    assert!(
+        err.contains(missing) && err.contains("not reachable"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -68,7 +101,13 @@ fn clone_urls_with_credentials_are_refused() {
     let data = tempfile::tempdir().unwrap();
     let mirrors = Mirrors::new(data.path());
     let err = mirrors
-        .fetch(1, "https://user:pw@example.com/r.git", None, &["refs/heads/main".to_owned()], &["1111111111111111111111111111111111111111"])
+        .fetch(
+            1,
+            "https://user:pw@example.com/r.git",
+            None,
+            &["refs/heads/main".to_owned()],
+            &["1111111111111111111111111111111111111111"],
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("credentials"), "{err}");

@@ -26,7 +26,14 @@ fn finding(i: u32, severity: Severity, lines: (u32, u32)) -> Finding {
 fn requests(findings: &[Finding], max: usize) -> Vec<Value> {
     let s = score(findings.iter().map(|f| (f.category, f.severity)), 1000);
     let sev: Vec<Severity> = findings.iter().map(|f| f.severity).collect();
-    let gate = evaluate(&GateConfig::default(), &GateInput { new_severities: &sev, score: &s, base_score: None });
+    let gate = evaluate(
+        &GateConfig::default(),
+        &GateInput {
+            new_severities: &sev,
+            score: &s,
+            base_score: None,
+        },
+    );
     let all_new = |_: &Finding| true;
     let report = Report {
         score: &s,
@@ -45,26 +52,45 @@ fn requests(findings: &[Finding], max: usize) -> Vec<Value> {
 
 #[test]
 fn annotations_go_in_batches_of_fifty_and_the_last_request_completes() {
-    let findings: Vec<Finding> = (0..120).map(|i| finding(i, Severity::Minor, (1, 1))).collect();
+    let findings: Vec<Finding> = (0..120)
+        .map(|i| finding(i, Severity::Minor, (1, 1)))
+        .collect();
     let bodies = requests(&findings, 1000);
-    let sizes: Vec<usize> = bodies.iter().map(|b| b["output"]["annotations"].as_array().unwrap().len()).collect();
+    let sizes: Vec<usize> = bodies
+        .iter()
+        .map(|b| b["output"]["annotations"].as_array().unwrap().len())
+        .collect();
     assert_eq!(sizes, [50, 50, 20]);
     assert!(bodies[..2].iter().all(|b| b.get("conclusion").is_none()));
     assert_eq!(bodies[2]["conclusion"], "success");
     assert_eq!(bodies[2]["status"], "completed");
-    assert_eq!(bodies[0]["output"]["title"], "Grade F · 40.0 · 120 new findings");
+    assert_eq!(
+        bodies[0]["output"]["title"],
+        "Grade F · 40.0 · 120 new findings"
+    );
 }
 
 #[test]
 fn the_annotation_cap_is_stated_in_the_summary() {
-    let findings: Vec<Finding> = (0..30).map(|i| finding(i, Severity::Major, (2, 2))).collect();
+    let findings: Vec<Finding> = (0..30)
+        .map(|i| finding(i, Severity::Major, (2, 2)))
+        .collect();
     let bodies = requests(&findings, 10);
     assert_eq!(bodies.len(), 1);
-    assert_eq!(bodies[0]["output"]["annotations"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        bodies[0]["output"]["annotations"].as_array().unwrap().len(),
+        10
+    );
     let summary = bodies[0]["output"]["summary"].as_str().unwrap();
-    assert!(summary.contains("Only the first 10 of 30 new findings are annotated"), "{summary}");
+    assert!(
+        summary.contains("Only the first 10 of 30 new findings are annotated"),
+        "{summary}"
+    );
     assert_eq!(bodies[0]["conclusion"], "failure");
-    assert!(summary.contains("| new major findings | 30 | ≤ 0 | **fail** |"), "{summary}");
+    assert!(
+        summary.contains("| new major findings | 30 | ≤ 0 | **fail** |"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -72,13 +98,19 @@ fn no_findings_still_completes_with_one_request() {
     let bodies = requests(&[], 1000);
     assert_eq!(bodies.len(), 1);
     assert_eq!(bodies[0]["conclusion"], "success");
-    assert_eq!(bodies[0]["output"]["title"], "Grade A · 100.0 · 0 new findings");
+    assert_eq!(
+        bodies[0]["output"]["title"],
+        "Grade A · 100.0 · 0 new findings"
+    );
 }
 
 #[test]
 fn columns_only_on_single_line_annotations() {
     let one = annotation(&finding(1, Severity::Minor, (4, 4)));
-    assert_eq!((one["start_column"].as_u64(), one["end_column"].as_u64()), (Some(3), Some(9)));
+    assert_eq!(
+        (one["start_column"].as_u64(), one["end_column"].as_u64()),
+        (Some(3), Some(9))
+    );
     let multi = annotation(&finding(2, Severity::Minor, (4, 6)));
     assert!(multi.get("start_column").is_none() && multi.get("end_column").is_none());
     assert_eq!(multi["annotation_level"], "warning");
@@ -86,7 +118,9 @@ fn columns_only_on_single_line_annotations() {
 
 #[test]
 fn summary_stays_within_githubs_limit() {
-    let mut findings: Vec<Finding> = (0..500).map(|i| finding(i, Severity::Minor, (1, 1))).collect();
+    let mut findings: Vec<Finding> = (0..500)
+        .map(|i| finding(i, Severity::Minor, (1, 1)))
+        .collect();
     for f in &mut findings {
         f.raw.message = "x".repeat(2000);
     }
