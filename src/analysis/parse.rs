@@ -1,14 +1,21 @@
 //! What every backend parser returns, and the path rules all of them share.
+//!
+//! Parsers are pure functions of a tool's output (plus the file system, only to refuse paths
+//! that escape the repository). They never panic on malformed output: the tools are
+//! third-party programs run on untrusted code, so their output is untrusted input too.
 
 use crate::domain::finding::RawFinding;
 use std::path::{Component, Path, PathBuf};
 
-/// Findings parsed from one tool run, plus notes on anything dropped.
+/// Findings parsed from one tool run, plus notes on anything that did not become a finding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParseOutput {
     pub findings: Vec<RawFinding>,
     /// One line per finding that was dropped and why (e.g. its path leaves the repository).
     pub dropped: Vec<String>,
+    /// Problems the tool itself reported that are not findings: a file it could not parse, a
+    /// rule that did not load. Worth showing, since they mean the analysis saw less than all.
+    pub tool_errors: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -23,8 +30,13 @@ pub enum ParseError {
 /// repository-relative path with `/` separators.
 ///
 /// Refuses paths that leave the repository, lexically (`..`, another absolute root) or through
-/// a symbolic link that points outside it, so a finding can never name a file elsewhere.
+/// a symbolic link that points outside it, so a finding can never name a file elsewhere. The
+/// link check also covers files that do not exist (any more): the deepest existing ancestor
+/// is resolved instead.
 pub fn relative_path(tool_path: &str, repo_root: &Path) -> Result<String, String> {
+    if tool_path.is_empty() {
+        return Err("empty path".to_owned());
+    }
     let p = Path::new(tool_path);
     let joined: PathBuf = if p.is_absolute() {
         p.to_path_buf()
@@ -53,11 +65,18 @@ pub fn relative_path(tool_path: &str, repo_root: &Path) -> Result<String, String
         .map_err(|_| format!("{tool_path}: outside the repository"))?
         .to_path_buf();
     // Then through the file system: a symlink inside the tree may point out of it.
-    if let Ok(real) = root.join(&lexical_rel).canonicalize() {
-        if !real.starts_with(&root) {
-            return Err(format!(
-                "{tool_path}: resolves through a symbolic link to outside the repository"
-            ));
+    let mut probe = root.join(&lexical_rel);
+    loop {
+        if let Ok(real) = probe.canonicalize() {
+            if !real.starts_with(&root) {
+                return Err(format!(
+                    "{tool_path}: resolves through a symbolic link to outside the repository"
+                ));
+            }
+            break;
+        }
+        if !probe.pop() || !probe.starts_with(&root) {
+            break;
         }
     }
     let parts: Vec<String> = lexical_rel
@@ -65,11 +84,115 @@ pub fn relative_path(tool_path: &str, repo_root: &Path) -> Result<String, String
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     if parts.is_empty() {
-        return Err(format!(
-            "{tool_path}: names the repository root, not a file"
-        ));
+        return Err(format!("{tool_path}: names the repository root, not a file"));
     }
     Ok(parts.join("/"))
+}
+
+/// Helpers shared by the parsers' tests: a deterministic input mutator for the no-panic
+/// property tests, and the location of the real tools.
+#[cfg(test)]
+pub mod testutil {
+    use std::path::PathBuf;
+
+    /// xorshift64*: deterministic, so a failing iteration can be reproduced from its number.
+    pub struct XorShift(u64);
+
+    impl XorShift {
+        pub fn new(seed: u64) -> Self {
+            XorShift(seed.max(1))
+        }
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        pub fn below(&mut self, n: usize) -> usize {
+            if n == 0 {
+                0
+            } else {
+                (self.next() % n as u64) as usize
+            }
+        }
+    }
+
+    /// Bytes that matter to JSON and TOML parsers, so mutations reach deep code paths.
+    const INTERESTING: &[u8] = b"{}[]\",:0123456789-.eE \n\\/=#'tfnul";
+
+    /// One mutated variant of `sample`: truncated, bytes flipped, inserted, duplicated or
+    /// replaced with random ones; or pure random bytes. Always valid UTF-8 (lossy).
+    pub fn mutate(rng: &mut XorShift, sample: &str) -> String {
+        let mut bytes = sample.as_bytes().to_vec();
+        match rng.below(6) {
+            0 => bytes.truncate(rng.below(bytes.len() + 1)),
+            1 => {
+                return String::from_utf8_lossy(
+                    &(0..rng.below(200))
+                        .map(|_| rng.next() as u8)
+                        .collect::<Vec<u8>>(),
+                )
+                .into_owned()
+            }
+            2 if !bytes.is_empty() => {
+                // Copy a slice somewhere else: duplicates keys, nests brackets.
+                let a = rng.below(bytes.len());
+                let b = a + rng.below(bytes.len() - a);
+                let chunk = bytes[a..b].to_vec();
+                let at = rng.below(bytes.len());
+                bytes.splice(at..at, chunk);
+            }
+            _ => {
+                for _ in 0..1 + rng.below(8) {
+                    let at = rng.below(bytes.len() + 1);
+                    let c = INTERESTING[rng.below(INTERESTING.len())];
+                    if at < bytes.len() && rng.below(2) == 0 {
+                        bytes[at] = c;
+                    } else {
+                        bytes.insert(at, c);
+                    }
+                }
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Runs `f` on thousands of mutations of the samples; a panic fails the test with the
+    /// iteration number and input.
+    pub fn no_panic(samples: &[&str], iterations: usize, f: impl Fn(&str)) {
+        let mut rng = XorShift::new(0x5eed_f1e7);
+        for i in 0..iterations {
+            let sample = samples[i % samples.len()];
+            let input = mutate(&mut rng, sample);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&input)));
+            assert!(r.is_ok(), "iteration {i} panicked on input {input:?}");
+        }
+    }
+
+    /// The real tool, from `FLEXT_QUALITY_TOOLS_DIR` (default `/work/main/.tools`). Missing
+    /// tools fail the test: CI installs them, so absence is a setup bug, not a reason to skip.
+    pub fn tool(name: &str) -> PathBuf {
+        let dir = std::env::var("FLEXT_QUALITY_TOOLS_DIR")
+            .unwrap_or_else(|_| "/work/main/.tools".to_owned());
+        let path = PathBuf::from(dir).join("bin").join(name);
+        assert!(
+            path.is_file(),
+            "{name} is not installed at {} (set FLEXT_QUALITY_TOOLS_DIR to the tools venv)",
+            path.display()
+        );
+        path
+    }
+
+    /// Writes `files` into a fresh temporary directory and returns it.
+    pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
 }
 
 #[cfg(test)]
@@ -83,19 +206,36 @@ mod tests {
         std::fs::create_dir_all(root.join("pkg")).unwrap();
         std::fs::write(root.join("pkg/a.py"), "x").unwrap();
         let abs = root.join("pkg/a.py");
-        assert_eq!(
-            relative_path(abs.to_str().unwrap(), root).unwrap(),
-            "pkg/a.py"
-        );
+        assert_eq!(relative_path(abs.to_str().unwrap(), root).unwrap(), "pkg/a.py");
         assert_eq!(relative_path("pkg/a.py", root).unwrap(), "pkg/a.py");
-        assert_eq!(
-            relative_path("./pkg/../pkg/a.py", root).unwrap(),
-            "pkg/a.py"
-        );
+        assert_eq!(relative_path("./pkg/../pkg/a.py", root).unwrap(), "pkg/a.py");
+        assert_eq!(relative_path("pkg/gone.py", root).unwrap(), "pkg/gone.py");
         assert!(relative_path("../etc/passwd", root).is_err());
+        assert!(relative_path("pkg/../../x", root).is_err());
         assert!(relative_path("/etc/passwd", root).is_err());
+        assert!(relative_path("", root).is_err());
+        assert!(relative_path(".", root).is_err());
         std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
         let err = relative_path("escape/passwd", root).unwrap_err();
         assert!(err.contains("symbolic link"), "{err}");
+        // A file that does not exist behind the link is refused too.
+        let err = relative_path("escape/no-such-file", root).unwrap_err();
+        assert!(err.contains("symbolic link"), "{err}");
+        // A link that stays inside is fine and keeps the name the tool used.
+        std::os::unix::fs::symlink(root.join("pkg"), root.join("alias")).unwrap();
+        assert_eq!(relative_path("alias/a.py", root).unwrap(), "alias/a.py");
+    }
+
+    #[test]
+    fn canonical_and_non_canonical_roots_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir_all(real.join("src")).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("link")).unwrap();
+        let via_link = dir.path().join("link");
+        let canonical_file = real.canonicalize().unwrap().join("src/x.rs");
+        let p = canonical_file.to_str().unwrap();
+        assert_eq!(relative_path(p, &via_link).unwrap(), "src/x.rs");
+        assert_eq!(relative_path("src/x.rs", &via_link).unwrap(), "src/x.rs");
     }
 }
