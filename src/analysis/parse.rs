@@ -89,6 +89,20 @@ pub fn relative_path(tool_path: &str, repo_root: &Path) -> Result<String, String
     Ok(parts.join("/"))
 }
 
+/// A tool's line or column number (1-based) as `u32`; absent, zero, negative or absurd
+/// values become `None` rather than a wrong location.
+pub fn position(v: Option<i64>) -> Option<u32> {
+    v.filter(|v| *v >= 1).and_then(|v| u32::try_from(v).ok())
+}
+
+/// Keeps a tool-provided URL only when it is one a browser can open safely from a check run.
+pub fn help_url(url: Option<&str>) -> Option<String> {
+    let url = url?.trim();
+    (url.starts_with("https://") || url.starts_with("http://"))
+        .then(|| url.to_owned())
+        .filter(|u| u.len() <= 2048 && !u.chars().any(char::is_whitespace))
+}
+
 /// Helpers shared by the parsers' tests: a deterministic input mutator for the no-panic
 /// property tests, and the location of the real tools.
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub struct TestApp {
     pub url: String,
     pub http: reqwest::Client,
     pub settings: Settings,
+    pub ctx: Arc<flext_quality::jobs::pipeline::PipelineContext>,
+    notify: Arc<tokio::sync::Notify>,
     db: Option<TestDb>,
     workers: Option<server::Workers>,
     server: tokio::task::JoinHandle<()>,
@@ -105,9 +107,9 @@ impl TestApp {
         let notify = Arc::new(tokio::sync::Notify::new());
         let ctx = server::pipeline_context(&settings, store.clone(), app);
         let workers = (options.workers > 0)
-            .then(|| server::spawn_workers(ctx, options.workers, options.lease, notify.clone()));
+            .then(|| server::spawn_workers(ctx.clone(), options.workers, options.lease, notify.clone()));
         let router =
-            flext_quality::web::router(server::app_state(&settings, store.clone(), notify));
+            flext_quality::web::router(server::app_state(&settings, store.clone(), notify.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
@@ -119,6 +121,8 @@ impl TestApp {
             url,
             http: reqwest::Client::new(),
             settings,
+            ctx,
+            notify,
             db: Some(db),
             workers,
             server,
@@ -153,6 +157,13 @@ impl TestApp {
         let response = request.body(body).send().await.expect("the server answers");
         let status = response.status().as_u16();
         (status, response.text().await.unwrap())
+    }
+
+    /// Starts in-process workers (for tests that first set up the queue by hand).
+    pub fn start_workers(&mut self, count: usize, lease: Duration) {
+        require_ruff();
+        assert!(self.workers.is_none(), "workers already running");
+        self.workers = Some(server::spawn_workers(self.ctx.clone(), count, lease, self.notify.clone()));
     }
 
     /// Waits until no job is queued or running.
