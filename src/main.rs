@@ -187,7 +187,7 @@ async fn replay(
     })
 }
 
-async fn analyze(settings: &Settings, path: &PathBuf, format: Format) -> Result<ExitCode> {
+async fn analyze(settings: &Settings, path: &std::path::Path, format: Format) -> Result<ExitCode> {
     use flext_quality::analysis::engine::Engine;
     use flext_quality::domain::gate::{evaluate, GateConfig, GateInput, Verdict};
     use flext_quality::domain::score::score;

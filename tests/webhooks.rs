@@ -8,6 +8,9 @@ use harness::app::{Options, TestApp, SECRET};
 use secrecy::SecretString;
 use serde_json::Value;
 
+/// (name, headers, body, expected status, text the answer must contain)
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+
 fn examples() -> Vec<(String, String, Vec<u8>)> {
     let root = format!("{}/../shared/fixtures/github/webhooks", env!("CARGO_MANIFEST_DIR"));
     let mut out = Vec::new();
@@ -84,7 +87,7 @@ async fn bad_input_gets_a_clear_4xx() {
     let rotated_out = flext_quality::github::signature::sign(&SecretString::from("an-old-secret".to_owned()), &body);
     let wrong = flext_quality::github::signature::sign(&SecretString::from("nope".to_owned()), &body);
 
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("unsigned", vec![("X-GitHub-Event", "ping"), ("X-GitHub-Delivery", "a")], body.clone(), 401, "missing X-Hub-Signature-256"),
         ("wrong secret", vec![("X-GitHub-Event", "ping"), ("X-GitHub-Delivery", "b"), ("X-Hub-Signature-256", &wrong)], body.clone(), 401, "does not match"),
         ("not hex", vec![("X-GitHub-Event", "ping"), ("X-GitHub-Delivery", "c"), ("X-Hub-Signature-256", "sha256=xyz")], body.clone(), 401, "not of the form"),

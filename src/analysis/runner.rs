@@ -103,7 +103,7 @@ pub fn network_isolation_available() -> bool {
         let mut cmd = std::process::Command::new("true");
         // SAFETY: `unshare` is async-signal-safe and touches only the child.
         unsafe {
-            cmd.pre_exec(|| enter_network_namespace());
+            cmd.pre_exec(enter_network_namespace);
         }
         let ok = cmd.status().map(|s| s.success()).unwrap_or(false);
         if !ok {
