@@ -360,6 +360,20 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
         .all(|a| a.annotation_level != "failure"));
     app.wait_idle(Duration::from_secs(30)).await;
     app.github.check_runs();
+
+    // Secrets never reach the logs or the disk (installation tokens all start with ghs_).
+    let logs = harness::app::logs();
+    assert!(
+        logs.contains("analysis complete"),
+        "debug logs were captured: {} bytes: {}",
+        logs.len(),
+        &logs[..logs.len().min(3000)]
+    );
+    for secret in ["ghs_", harness::app::SECRET, "PRIVATE KEY"] {
+        assert!(!logs.contains(secret), "{secret:?} appears in the logs");
+        let leaked = harness::app::files_containing(&app.settings.data_dir, secret);
+        assert!(leaked.is_empty(), "{secret:?} written to {leaked:?}");
+    }
     app.finish().await;
 }
 

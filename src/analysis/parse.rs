@@ -84,7 +84,9 @@ pub fn relative_path(tool_path: &str, repo_root: &Path) -> Result<String, String
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     if parts.is_empty() {
-        return Err(format!("{tool_path}: names the repository root, not a file"));
+        return Err(format!(
+            "{tool_path}: names the repository root, not a file"
+        ));
     }
     Ok(parts.join("/"))
 }
@@ -220,9 +222,15 @@ mod tests {
         std::fs::create_dir_all(root.join("pkg")).unwrap();
         std::fs::write(root.join("pkg/a.py"), "x").unwrap();
         let abs = root.join("pkg/a.py");
-        assert_eq!(relative_path(abs.to_str().unwrap(), root).unwrap(), "pkg/a.py");
+        assert_eq!(
+            relative_path(abs.to_str().unwrap(), root).unwrap(),
+            "pkg/a.py"
+        );
         assert_eq!(relative_path("pkg/a.py", root).unwrap(), "pkg/a.py");
-        assert_eq!(relative_path("./pkg/../pkg/a.py", root).unwrap(), "pkg/a.py");
+        assert_eq!(
+            relative_path("./pkg/../pkg/a.py", root).unwrap(),
+            "pkg/a.py"
+        );
         assert_eq!(relative_path("pkg/gone.py", root).unwrap(), "pkg/gone.py");
         assert!(relative_path("../etc/passwd", root).is_err());
         assert!(relative_path("pkg/../../x", root).is_err());

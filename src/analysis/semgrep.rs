@@ -212,7 +212,7 @@ mod tests {
     message: MD5 is weak
     languages: [python]
     severity: WARNING
-    metadata: {category: correctness, cwe: ['CWE-327'], security-severity: 7.5}
+    metadata: {category: correctness, cwe: ['CWE-327'], security-severity: '7.5'}
   - id: assert-use
     pattern: assert $X
     message: assert used on $X

@@ -75,6 +75,10 @@ impl PipelineContext {
     /// Creates the check run as `in_progress`, or puts an existing one (a retry) back in progress.
     pub async fn start_check_run(&self, analysis_id: i64) -> Result<()> {
         let (analysis, project) = self.load(analysis_id).await?;
+        // The job's span was opened before the analysis was loaded.
+        let span = tracing::Span::current();
+        span.record("repo", project.full_name.as_str());
+        span.record("sha", analysis.sha.as_str());
         let client = self.client(&analysis, &project)?;
         let mut body = json!({
             "name": CHECK_NAME,

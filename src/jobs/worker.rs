@@ -49,7 +49,7 @@ pub async fn run_worker(
             continue;
         };
         let span = tracing::info_span!("job", job = job.id, analysis = job.analysis_id, attempt = job.attempts,
-            worker = %config.name);
+            worker = %config.name, repo = tracing::field::Empty, sha = tracing::field::Empty);
         process(&ctx, &config, job).instrument(span).await;
     }
 }

@@ -33,6 +33,59 @@ pub fn require_ruff() {
     );
 }
 
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// Everything the app logged in this test process, at debug level, to check what never leaks.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+}
+
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "flext_quality=debug,warn",
+        ))
+        .with_ansi(false)
+        .with_writer(|| LogSink)
+        .try_init();
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
 pub struct TestApp {
     pub github: FakeGitHub,
     pub store: Store,
@@ -67,13 +120,7 @@ impl Default for Options {
 
 impl TestApp {
     pub async fn start(options: Options) -> TestApp {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn".into()),
-            )
-            .with_test_writer()
-            .try_init();
+        init_logs();
         if options.workers > 0 {
             require_ruff();
         }
@@ -106,8 +153,9 @@ impl TestApp {
         let app = server::github_app(&settings).unwrap();
         let notify = Arc::new(tokio::sync::Notify::new());
         let ctx = server::pipeline_context(&settings, store.clone(), app);
-        let workers = (options.workers > 0)
-            .then(|| server::spawn_workers(ctx.clone(), options.workers, options.lease, notify.clone()));
+        let workers = (options.workers > 0).then(|| {
+            server::spawn_workers(ctx.clone(), options.workers, options.lease, notify.clone())
+        });
         let router =
             flext_quality::web::router(server::app_state(&settings, store.clone(), notify.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -163,7 +211,12 @@ impl TestApp {
     pub fn start_workers(&mut self, count: usize, lease: Duration) {
         require_ruff();
         assert!(self.workers.is_none(), "workers already running");
-        self.workers = Some(server::spawn_workers(self.ctx.clone(), count, lease, self.notify.clone()));
+        self.workers = Some(server::spawn_workers(
+            self.ctx.clone(),
+            count,
+            lease,
+            self.notify.clone(),
+        ));
     }
 
     /// Waits until no job is queued or running.
