@@ -19,6 +19,30 @@ pub struct Settings {
     pub max_attempts: i64,
     pub lease_secs: u64,
     pub max_annotations: usize,
+    /// Run Clippy (which executes build scripts) even where the network sandbox is unavailable.
+    pub trusted_build_scripts: bool,
+    /// Server policy: rule overrides and the gate every repository starts from.
+    pub policy: Policy,
+}
+
+/// The operator's policy, from `FLEXT_QUALITY_POLICY_FILE` (the `[rules]` and `[gate]` tables of
+/// the repository config format). Repositories may tighten the gate, never loosen it.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub rules: crate::domain::policy::RuleOverrides,
+    pub gate: crate::domain::gate::GateConfig,
+}
+
+impl Policy {
+    pub fn from_toml(text: &str) -> Result<Policy> {
+        use crate::analysis::repo_config::{parse_repo_config, ConfigSource};
+        let parsed =
+            parse_repo_config(text, ConfigSource::FlextToml).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Policy {
+            rules: parsed.rules,
+            gate: parsed.gate,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +132,16 @@ impl Settings {
             max_attempts: parse_var("FLEXT_QUALITY_MAX_ATTEMPTS", 3)?,
             lease_secs: parse_var("FLEXT_QUALITY_LEASE_SECS", 60)?,
             max_annotations: parse_var("FLEXT_QUALITY_MAX_ANNOTATIONS", 1000)?,
+            trusted_build_scripts: parse_var("FLEXT_QUALITY_TRUST_BUILD_SCRIPTS", 0u8)? == 1,
+            policy: match var("FLEXT_QUALITY_POLICY_FILE") {
+                None => Policy::default(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading FLEXT_QUALITY_POLICY_FILE {path}"))?;
+                    Policy::from_toml(&text)
+                        .with_context(|| format!("FLEXT_QUALITY_POLICY_FILE {path}"))?
+                }
+            },
             data_dir,
         })
     }

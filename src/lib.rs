@@ -7,6 +7,7 @@ pub mod domain;
 pub mod git;
 pub mod github;
 pub mod jobs;
+pub mod local;
 pub mod publish;
 pub mod server;
 pub mod store;

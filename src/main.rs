@@ -33,12 +33,22 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         workers: usize,
     },
-    /// Analyse a local checkout: no GitHub, no database. Exit 1 when the gate fails.
+    /// Analyse a local checkout: no GitHub, no database. Exit 0 when the gate passes, 1 when
+    /// it fails, 2 on usage, configuration or backend errors.
     Analyze {
         #[arg(default_value = ".")]
         path: PathBuf,
+        /// Report new and fixed findings against this revision of the same repository.
+        #[arg(long)]
+        base: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// A config file to use instead of the tree's `.flext-quality.toml` / `pyproject.toml`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Import findings from a SARIF report made by another tool (repeatable).
+        #[arg(long)]
+        sarif: Vec<PathBuf>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -67,6 +77,8 @@ enum ToolsAction {
 enum Format {
     Text,
     Json,
+    Sarif,
+    Markdown,
 }
 
 fn init_logging(format: LogFormat) {
@@ -142,7 +154,40 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode> {
                 settings.tools_dir.join("venv").display()
             );
         }
-        Command::Analyze { path, format } => return analyze(&settings, &path, format).await,
+        Command::Analyze {
+            path,
+            base,
+            format,
+            config,
+            sarif,
+        } => {
+            use flext_quality::local::{analyze, describe_error, AnalyzeOptions, Format as F};
+            let options = AnalyzeOptions {
+                path,
+                base,
+                format: match format {
+                    Format::Text => F::Text,
+                    Format::Json => F::Json,
+                    Format::Sarif => F::Sarif,
+                    Format::Markdown => F::Markdown,
+                },
+                config,
+                sarif,
+            };
+            let engine = flext_quality::server::engine(&settings);
+            return Ok(
+                match analyze(&engine, &settings.policy.gate, &options).await {
+                    Ok((text, code)) => {
+                        println!("{text}");
+                        ExitCode::from(code)
+                    }
+                    Err(e) => {
+                        eprintln!("error: {}", describe_error(&e));
+                        ExitCode::from(2)
+                    }
+                },
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -184,76 +229,5 @@ async fn replay(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
-}
-
-async fn analyze(settings: &Settings, path: &std::path::Path, format: Format) -> Result<ExitCode> {
-    use flext_quality::analysis::engine::Engine;
-    use flext_quality::domain::gate::{evaluate, GateConfig, GateInput, Verdict};
-    use flext_quality::domain::score::score;
-    let engine = Engine {
-        tools_dir: settings.tools_dir.clone(),
-        timeout: std::time::Duration::from_secs(settings.analysis_timeout_secs),
-    };
-    let tree = engine.analyse(path).await?;
-    let s = score(
-        tree.findings.iter().map(|f| (f.category, f.severity)),
-        tree.ncloc,
-    );
-    let severities: Vec<_> = tree.findings.iter().map(|f| f.severity).collect();
-    let gate = if tree.any_backend_ran() {
-        evaluate(
-            &GateConfig::default(),
-            &GateInput {
-                new_severities: &severities,
-                score: &s,
-                base_score: None,
-            },
-        )
-    } else {
-        flext_quality::domain::gate::neutral("no backend could run")
-    };
-    match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "score": s, "gate": gate, "findings": tree.findings, "backends": tree.reports,
-            }))?
-        ),
-        Format::Text => {
-            let mut current = "";
-            for f in &tree.findings {
-                if f.path != current {
-                    println!("\n{}", f.path);
-                    current = &f.path;
-                }
-                println!(
-                    "  {:>5}:{:<3} {:<8} {} {} {}",
-                    f.start_line,
-                    f.start_column.unwrap_or(1),
-                    f.severity.as_str(),
-                    f.backend,
-                    f.rule,
-                    f.message
-                );
-            }
-            for b in &tree.reports {
-                println!(
-                    "\n{}: {:?} ({} findings, {} ms)",
-                    b.name, b.status, b.findings, b.elapsed_ms
-                );
-            }
-            println!(
-                "\nscore {:.1} · grade {} · gate {}",
-                s.score,
-                s.grade,
-                gate.verdict.as_str()
-            );
-        }
-    }
-    Ok(match gate.verdict {
-        Verdict::Success => ExitCode::SUCCESS,
-        Verdict::Failure => ExitCode::from(1),
-        Verdict::Neutral => ExitCode::from(2),
     })
 }

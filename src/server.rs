@@ -29,6 +29,17 @@ pub fn github_app(settings: &Settings) -> Result<Option<Arc<GitHubApp>>> {
     }
 }
 
+/// The analysis engine as configured for this server (or the local `analyze` command).
+pub fn engine(settings: &Settings) -> Engine {
+    Engine {
+        tools_dir: settings.tools_dir.clone(),
+        timeout: Duration::from_secs(settings.analysis_timeout_secs),
+        cache_dir: Some(settings.data_dir.join("cache")),
+        trusted_build_scripts: settings.trusted_build_scripts,
+        policy: settings.policy.rules.clone(),
+    }
+}
+
 pub fn pipeline_context(
     settings: &Settings,
     store: Store,
@@ -38,10 +49,8 @@ pub fn pipeline_context(
         store,
         github,
         mirrors: Arc::new(Mirrors::new(settings.data_dir.join("mirrors"))),
-        engine: Engine {
-            tools_dir: settings.tools_dir.clone(),
-            timeout: Duration::from_secs(settings.analysis_timeout_secs),
-        },
+        engine: engine(settings),
+        gate: settings.policy.gate.clone(),
         max_annotations: settings.max_annotations,
         public_url: settings.public_url.clone(),
         mirror_locks: Default::default(),

@@ -164,9 +164,17 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
     app.github
         .add_installation(INSTALLATION, &[(OWNER, REPO, REPO_ID)]);
     let bare = app.github.create_repo(OWNER, REPO);
-    let main1 = app
-        .github
-        .commit(OWNER, REPO, "main", &[("lib.py", LIB_V1)], "legacy");
+    // The base branch's config chooses Ruff alone, so Ruff run bare is the oracle below.
+    let main1 = app.github.commit(
+        OWNER,
+        REPO,
+        "main",
+        &[
+            ("lib.py", LIB_V1),
+            (".flext-quality.toml", "[backends]\nruff = {}\n"),
+        ],
+        "legacy",
+    );
 
     // The default branch is analysed on push: it becomes the base later PRs compare with.
     let (status, body) = app
@@ -191,13 +199,21 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
         .any(|a| a.path == "lib.py" && a.title.as_deref().unwrap_or("").contains("F821")));
     app.wait_idle(Duration::from_secs(30)).await;
 
-    // A pull request that shifts the old finding by ten lines and adds two problems.
+    // A pull request that shifts the old finding by ten lines and adds two problems — and
+    // tries to switch off the rule it breaks, which it cannot: the config comes from the base.
     git(&bare, &["update-ref", "refs/heads/feature", &main1]);
     let head1 = app.github.commit(
         OWNER,
         REPO,
         "feature",
-        &[("lib.py", &lib_v2()), ("feature.py", NEW_WITH_PROBLEMS)],
+        &[
+            ("lib.py", &lib_v2()),
+            ("feature.py", NEW_WITH_PROBLEMS),
+            (
+                ".flext-quality.toml",
+                "[backends]\nruff = { ignore = [\"F821\", \"F401\"] }\n",
+            ),
+        ],
         "feature",
     );
     git(&bare, &["update-ref", "refs/pull/1/head", &head1]);

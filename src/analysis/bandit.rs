@@ -76,7 +76,11 @@ pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> 
             .max(start_line);
         let mut message = i.issue_text;
         if !i.test_name.is_empty() {
-            message = format!("{message} ({}, confidence {})", i.test_name, i.issue_confidence.to_ascii_lowercase());
+            message = format!(
+                "{message} ({}, confidence {})",
+                i.test_name,
+                i.issue_confidence.to_ascii_lowercase()
+            );
         }
         out.findings.push(RawFinding {
             backend: NAME.into(),
@@ -145,12 +149,26 @@ mod tests {
             ("B602", "pkg/app.py", 7, 8)
         );
         assert_eq!((f.start_column, f.end_column), (Some(5), Some(37)));
-        assert_eq!((f.category, f.severity), (Category::Security, Severity::Critical));
+        assert_eq!(
+            (f.category, f.severity),
+            (Category::Security, Severity::Critical)
+        );
         assert!(f.help_url.as_deref().unwrap().contains("b602"));
         assert_eq!(out.findings[1].severity, Severity::Minor);
         let sparse = &out.findings[2];
-        assert_eq!(sparse.severity, Severity::Minor, "MEDIUM with LOW confidence");
-        assert_eq!((sparse.end_line, sparse.end_column, sparse.help_url.as_deref()), (3, None, None));
+        assert_eq!(
+            sparse.severity,
+            Severity::Minor,
+            "MEDIUM with LOW confidence"
+        );
+        assert_eq!(
+            (
+                sparse.end_line,
+                sparse.end_column,
+                sparse.help_url.as_deref()
+            ),
+            (3, None, None)
+        );
     }
 
     #[test]
@@ -158,7 +176,10 @@ mod tests {
         let root = std::env::temp_dir();
         assert!(matches!(parse("", &root), Err(ParseError::Json { .. })));
         assert!(matches!(parse("[]", &root), Err(ParseError::Shape { .. })));
-        assert!(matches!(parse("{\"results\": [{}]}", &root), Err(ParseError::Shape { .. })));
+        assert!(matches!(
+            parse("{\"results\": [{}]}", &root),
+            Err(ParseError::Shape { .. })
+        ));
         let empty = parse("{\"results\": []}", &root).unwrap();
         assert_eq!(empty, ParseOutput::default());
     }
@@ -198,7 +219,12 @@ mod tests {
             String::from_utf8(out.stdout).unwrap()
         };
         let parsed = parse(&run(&["-f", "json"]), dir.path()).unwrap();
-        let template = run(&["-f", "custom", "--msg-template", "{relpath}|{line}|{test_id}"]);
+        let template = run(&[
+            "-f",
+            "custom",
+            "--msg-template",
+            "{relpath}|{line}|{test_id}",
+        ]);
         let mut expected: Vec<String> = template
             .lines()
             .map(|l| l.trim_start_matches("./").to_owned())
@@ -213,6 +239,10 @@ mod tests {
         assert_eq!(got, expected);
         assert!(got.len() >= 6, "{got:?}");
         assert!(parsed.dropped.is_empty());
-        assert_eq!(parsed.tool_errors.len(), 1, "bad.py cannot be parsed: {parsed:?}");
+        assert_eq!(
+            parsed.tool_errors.len(),
+            1,
+            "bad.py cannot be parsed: {parsed:?}"
+        );
     }
 }

@@ -95,7 +95,8 @@ pub fn parse_in_workspace(
             // Crate-level problems (a missing dependency, a linker error) have no place in the
             // code but explain why there are no other findings.
             if d.level.starts_with("error") {
-                out.tool_errors.push(format!("clippy: {}: {}", d.level, d.message));
+                out.tool_errors
+                    .push(format!("clippy: {}: {}", d.level, d.message));
             }
             continue;
         };
@@ -114,7 +115,9 @@ pub fn parse_in_workspace(
         };
         let (category, severity) = clippy_default(&d.level, code);
         let start_line = position(span.line_start).unwrap_or(1);
-        let end_line = position(span.line_end).unwrap_or(start_line).max(start_line);
+        let end_line = position(span.line_end)
+            .unwrap_or(start_line)
+            .max(start_line);
         let finding = RawFinding {
             backend: NAME.into(),
             help_url: rule_url(&rule, &d),
@@ -179,7 +182,11 @@ fn rule_url(rule: &str, d: &Diagnostic) -> Option<String> {
     if is_error_code(rule) {
         return Some(format!("https://doc.rust-lang.org/error_codes/{rule}.html"));
     }
-    if rule.starts_with("compiler-") || !rule.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()) {
+    if rule.starts_with("compiler-")
+        || !rule
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+    {
         return None;
     }
     let page = if is_rustc_deny_by_default(rule) {

@@ -1,17 +1,24 @@
-//! Runs the applicable backends over a work tree and turns their output into fingerprinted
-//! findings, with a report per backend (version, time, status) and the size of the code.
+//! Runs the applicable backends concurrently over a work tree and turns their output into
+//! fingerprinted findings, with a report per backend (version, time, status) and the code size.
+//!
+//! One backend failing or timing out is reported as such; the others still count.
 
+use super::backends::{Kind, TreeFacts};
+use super::cache::ResultCache;
+use super::glob::GlobSet;
 use super::parse::ParseOutput;
-use super::ruff;
-use super::runner::{find_tool, run, RunSpec};
-use crate::domain::finding::Finding;
+use super::repo_config::RepoConfig;
+use super::runner::{run, RunSpec};
+use crate::domain::finding::{Finding, RawFinding};
 use crate::domain::fingerprint;
+use crate::domain::policy::RuleOverrides;
 use crate::domain::score::ncloc;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "reason")]
@@ -19,7 +26,7 @@ pub enum BackendStatus {
     Ok,
     Failed(String),
     TimedOut,
-    NotApplicable,
+    NotApplicable(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +36,32 @@ pub struct BackendReport {
     pub status: BackendStatus,
     pub elapsed_ms: u64,
     pub findings: usize,
+    /// Files answered from the cache rather than by running the tool.
+    pub cached_files: usize,
     pub dropped: Vec<String>,
+    pub tool_errors: Vec<String>,
+}
+
+impl BackendReport {
+    pub fn new(name: &str) -> BackendReport {
+        BackendReport {
+            name: name.into(),
+            version: None,
+            status: BackendStatus::Ok,
+            elapsed_ms: 0,
+            findings: 0,
+            cached_files: 0,
+            dropped: Vec::new(),
+            tool_errors: Vec::new(),
+        }
+    }
+}
+
+/// Progress of a running analysis, for a live display.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Started(String),
+    Finished(BackendReport),
 }
 
 #[derive(Debug, Clone)]
@@ -57,10 +89,16 @@ impl TreeAnalysis {
 pub struct Engine {
     pub tools_dir: PathBuf,
     pub timeout: Duration,
+    /// Result cache and MyPy caches live here; `None` disables caching.
+    pub cache_dir: Option<PathBuf>,
+    /// Run Clippy (which runs build scripts) even without the network sandbox.
+    pub trusted_build_scripts: bool,
+    /// Server policy's rule overrides, applied before the repository's.
+    pub policy: RuleOverrides,
 }
 
-/// Directories never analysed: version control, virtual environments, dependencies.
-const SKIPPED_DIRS: [&str; 8] = [
+/// Directories never analysed: version control, virtual environments, dependencies, builds.
+const SKIPPED_DIRS: [&str; 9] = [
     ".git",
     ".hg",
     ".venv",
@@ -69,6 +107,7 @@ const SKIPPED_DIRS: [&str; 8] = [
     "__pycache__",
     ".tox",
     "target",
+    ".mypy_cache",
 ];
 
 /// Python source files under `root`, relative, sorted.
@@ -98,94 +137,122 @@ pub fn python_files(root: &Path) -> Vec<String> {
     out
 }
 
+/// `tool --version`, asked once per tool per process.
+async fn tool_version(tool: &Path, kind: Kind) -> Option<String> {
+    static VERSIONS: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    let versions = VERSIONS.get_or_init(Default::default);
+    if let Some(v) = versions.lock().ok()?.get(tool) {
+        return Some(v.clone());
+    }
+    let mut spec = RunSpec::new(tool, std::env::temp_dir());
+    spec.args = if kind == Kind::Clippy {
+        vec!["clippy".into(), "--version".into()]
+    } else {
+        vec!["--version".into()]
+    };
+    spec.timeout = Duration::from_secs(60);
+    let out = run(&spec).await.ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text
+        .lines()
+        .next()?
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()) && w.contains('.'))?
+        .to_owned();
+    versions
+        .lock()
+        .ok()?
+        .insert(tool.to_path_buf(), version.clone());
+    Some(version)
+}
+
 impl Engine {
-    pub async fn tool_version(&self, tool: &Path) -> Option<String> {
-        let spec = RunSpec {
-            timeout: Duration::from_secs(30),
-            ..RunSpec::new(tool, std::env::temp_dir()).arg("--version")
-        };
-        let out = run(&spec).await.ok()?;
-        ruff::parse_version(&String::from_utf8_lossy(&out.stdout))
+    /// Analyses the files under `root` with `config`. `project_key` names the MyPy cache, so
+    /// repeated analyses of one project reuse it.
+    pub async fn analyse(
+        &self,
+        root: &Path,
+        config: &RepoConfig,
+        project_key: &str,
+        progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+    ) -> Result<TreeAnalysis> {
+        self.analyse_with_imports(root, config, project_key, progress, Vec::new())
+            .await
     }
 
-    async fn run_ruff(&self, root: &Path) -> (BackendReport, ParseOutput) {
-        let mut report = BackendReport {
-            name: ruff::NAME.into(),
-            version: None,
-            status: BackendStatus::Ok,
-            elapsed_ms: 0,
-            findings: 0,
-            dropped: Vec::new(),
+    /// Like [`Engine::analyse`], plus findings imported from reports made elsewhere (SARIF
+    /// files given to `analyze --sarif`), each with the report that describes it.
+    pub async fn analyse_with_imports(
+        &self,
+        root: &Path,
+        config: &RepoConfig,
+        project_key: &str,
+        progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+        imports: Vec<(BackendReport, ParseOutput)>,
+    ) -> Result<TreeAnalysis> {
+        let excludes = GlobSet::new(&config.paths.exclude)
+            .map_err(anyhow::Error::msg)
+            .context("paths.exclude")?;
+        let facts = TreeFacts {
+            python_files: python_files(root)
+                .into_iter()
+                .filter(|f| !excludes.is_match(f))
+                .collect(),
+            has_cargo_toml: root.join("Cargo.toml").is_file(),
         };
-        let Some(tool) = find_tool(&self.tools_dir, "ruff") else {
-            report.status = BackendStatus::Failed(format!(
-                "ruff is not installed (looked in {}/venv/bin and on PATH; run `flext-quality tools install`)",
-                self.tools_dir.display()
-            ));
-            return (report, ParseOutput::default());
-        };
-        report.version = self.tool_version(&tool).await;
-        let mut spec = RunSpec::new(&tool, root).args(ruff::check_args());
-        spec.timeout = self.timeout;
-        let output = match run(&spec).await {
-            Ok(o) => o,
-            Err(e) => {
-                report.status = BackendStatus::Failed(format!("{e:#}"));
-                return (report, ParseOutput::default());
-            }
-        };
-        report.elapsed_ms = output.elapsed.as_millis() as u64;
-        if output.timed_out {
-            report.status = BackendStatus::TimedOut;
-            return (report, ParseOutput::default());
-        }
-        if output.truncated {
-            report.status = BackendStatus::Failed("output exceeded the size cap".into());
-            return (report, ParseOutput::default());
-        }
-        if output.exit_code != Some(0) {
-            report.status = BackendStatus::Failed(format!(
-                "exited with {:?}: {}",
-                output.exit_code,
-                output.stderr_tail()
-            ));
-            return (report, ParseOutput::default());
-        }
-        match ruff::parse(&String::from_utf8_lossy(&output.stdout), root) {
-            Ok(parsed) => {
-                report.findings = parsed.findings.len();
-                report.dropped = parsed.dropped.clone();
-                (report, parsed)
-            }
-            Err(e) => {
-                report.status = BackendStatus::Failed(e.to_string());
-                (report, ParseOutput::default())
-            }
-        }
-    }
-
-    /// Analyses the files under `root`.
-    pub async fn analyse(&self, root: &Path) -> Result<TreeAnalysis> {
-        let files = python_files(root);
+        let facts = Arc::new(facts);
+        let mut tasks = tokio::task::JoinSet::new();
         let mut reports = Vec::new();
-        let mut raw = Vec::new();
-        if files.is_empty() {
-            reports.push(BackendReport {
-                name: ruff::NAME.into(),
-                version: None,
-                status: BackendStatus::NotApplicable,
-                elapsed_ms: 0,
-                findings: 0,
-                dropped: Vec::new(),
+        for kind in Kind::ALL {
+            if let Some(why) = kind.not_applicable(config, &facts, self.trusted_build_scripts) {
+                let mut r = BackendReport::new(kind.name());
+                r.status = BackendStatus::NotApplicable(why);
+                reports.push((kind, r, ParseOutput::default()));
+                continue;
+            }
+            let (engine, root, config, facts, progress) = (
+                self.clone(),
+                root.to_path_buf(),
+                config.clone(),
+                facts.clone(),
+                progress.clone(),
+            );
+            let key = project_key.to_owned();
+            tasks.spawn(async move {
+                if let Some(p) = &progress {
+                    let _ = p.send(Progress::Started(kind.name().into()));
+                }
+                let (report, parsed) = engine.run_backend(kind, &root, &config, &facts, &key).await;
+                if let Some(p) = &progress {
+                    let _ = p.send(Progress::Finished(report.clone()));
+                }
+                (kind, report, parsed)
             });
-        } else {
-            let (report, parsed) = self.run_ruff(root).await;
-            reports.push(report);
+        }
+        while let Some(done) = tasks.join_next().await {
+            reports.push(done.context("a backend task panicked")?);
+        }
+        reports.sort_by_key(|(kind, _, _)| *kind);
+
+        let mut raw: Vec<RawFinding> = Vec::new();
+        for (_, report, parsed) in &reports {
+            if report.status == BackendStatus::Ok {
+                raw.extend(parsed.findings.iter().cloned());
+            }
+        }
+        let mut imported_reports = Vec::new();
+        for (report, parsed) in imports {
             raw.extend(parsed.findings);
+            imported_reports.push(report);
+        }
+        raw.retain(|f| !excludes.is_match(&f.path));
+        for f in &mut raw {
+            self.policy.apply(f);
+            config.rules.apply(f);
         }
         let mut contents: HashMap<String, Option<String>> = HashMap::new();
         let mut total_ncloc = 0;
-        for f in &files {
+        for f in &facts.python_files {
             let text = std::fs::read_to_string(root.join(f)).ok();
             total_ncloc += text.as_deref().map(ncloc).unwrap_or(0);
             contents.insert(f.clone(), text);
@@ -198,10 +265,193 @@ impl Engine {
                 .and_then(|t| t.lines().nth(line.saturating_sub(1) as usize))
                 .map(str::to_owned)
         });
+        let mut reports: Vec<BackendReport> = reports.into_iter().map(|(_, r, _)| r).collect();
+        reports.extend(imported_reports);
+        for r in &mut reports {
+            r.findings = findings.iter().filter(|f| f.backend == r.name).count();
+        }
         Ok(TreeAnalysis {
             findings,
             ncloc: total_ncloc,
             reports,
         })
+    }
+
+    async fn run_backend(
+        &self,
+        kind: Kind,
+        root: &Path,
+        config: &RepoConfig,
+        facts: &TreeFacts,
+        key: &str,
+    ) -> (BackendReport, ParseOutput) {
+        let started = Instant::now();
+        let mut report = BackendReport::new(kind.name());
+        let Some(tool) = kind.find(&self.tools_dir) else {
+            report.status = BackendStatus::Failed(format!(
+                "{} is not installed (looked in {}/venv/bin and on PATH; run `flext-quality tools install`)",
+                kind.name(),
+                self.tools_dir.display()
+            ));
+            return (report, ParseOutput::default());
+        };
+        report.version = tool_version(&tool, kind).await;
+        let result = if kind.per_file() {
+            self.run_per_file(kind, &tool, root, config, facts, &mut report)
+                .await
+        } else {
+            let files = if kind == Kind::Mypy {
+                facts.python_files.clone()
+            } else {
+                Vec::new()
+            };
+            self.run_once(kind, &tool, root, config, &files, key).await
+        };
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(parsed) => {
+                report.dropped = parsed.dropped.clone();
+                report.tool_errors = parsed.tool_errors.clone();
+                (report, parsed)
+            }
+            Err(status) => {
+                report.status = status;
+                (report, ParseOutput::default())
+            }
+        }
+    }
+
+    /// One run of the tool; its output parsed.
+    async fn run_once(
+        &self,
+        kind: Kind,
+        tool: &Path,
+        root: &Path,
+        config: &RepoConfig,
+        files: &[String],
+        key: &str,
+    ) -> Result<ParseOutput, BackendStatus> {
+        let scratch =
+            tempfile::tempdir().map_err(|e| BackendStatus::Failed(format!("scratch dir: {e}")))?;
+        let mypy_cache = match &self.cache_dir {
+            Some(dir) => dir.join("mypy").join(sanitise(key)),
+            None => scratch.path().join("mypy"),
+        };
+        let mut spec = RunSpec::new(tool, root);
+        spec.args = kind
+            .args(config, files, &mypy_cache)
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        spec.env = kind.env(scratch.path());
+        spec.timeout = self.timeout;
+        if kind == Kind::Clippy {
+            if let Some(bin) = tool.parent() {
+                spec.path_prefix.push(bin.to_path_buf());
+            }
+        }
+        let output = run(&spec)
+            .await
+            .map_err(|e| BackendStatus::Failed(format!("{e:#}")))?;
+        if output.timed_out {
+            return Err(BackendStatus::TimedOut);
+        }
+        if output.truncated {
+            return Err(BackendStatus::Failed("output exceeded the size cap".into()));
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let parsed = kind.parse(&text, root);
+        let count = parsed.as_ref().map(|p| p.findings.len()).unwrap_or(0);
+        if !kind.ran(output.exit_code, count) {
+            return Err(BackendStatus::Failed(format!(
+                "exited with {}: {}",
+                output
+                    .exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "a signal".into()),
+                output.stderr_tail()
+            )));
+        }
+        parsed.map_err(|e| BackendStatus::Failed(e.to_string()))
+    }
+
+    /// Runs a per-file backend on the files the cache cannot answer, and caches their results.
+    async fn run_per_file(
+        &self,
+        kind: Kind,
+        tool: &Path,
+        root: &Path,
+        config: &RepoConfig,
+        facts: &TreeFacts,
+        report: &mut BackendReport,
+    ) -> Result<ParseOutput, BackendStatus> {
+        let cache = self
+            .cache_dir
+            .as_ref()
+            .map(|d| ResultCache::new(d.join("results")));
+        let version = report.version.clone().unwrap_or_default();
+        let effective = kind.effective_config(config);
+        let mut out = ParseOutput::default();
+        let mut to_run: Vec<String> = Vec::new();
+        let mut keys: BTreeMap<String, String> = BTreeMap::new();
+        for file in &facts.python_files {
+            let Some(cache) = &cache else {
+                to_run.push(file.clone());
+                continue;
+            };
+            let content = std::fs::read(root.join(file)).unwrap_or_default();
+            let key = ResultCache::key(kind.name(), &version, &effective, file, &content);
+            match cache.get(&key) {
+                Some(findings) => {
+                    out.findings.extend(findings);
+                    report.cached_files += 1;
+                }
+                None => {
+                    to_run.push(file.clone());
+                    keys.insert(file.clone(), key);
+                }
+            }
+        }
+        if !to_run.is_empty() {
+            let fresh = self.run_once(kind, tool, root, config, &to_run, "").await?;
+            if let Some(cache) = &cache {
+                let mut by_file: BTreeMap<&str, Vec<RawFinding>> = BTreeMap::new();
+                for f in &fresh.findings {
+                    by_file.entry(f.path.as_str()).or_default().push(f.clone());
+                }
+                // A file with a tool error may be judged incompletely: do not cache anything
+                // from a run that reported errors.
+                if fresh.tool_errors.is_empty() {
+                    for (file, key) in &keys {
+                        cache.put(
+                            key,
+                            by_file.get(file.as_str()).map(Vec::as_slice).unwrap_or(&[]),
+                        );
+                    }
+                }
+            }
+            out.findings.extend(fresh.findings);
+            out.dropped.extend(fresh.dropped);
+            out.tool_errors.extend(fresh.tool_errors);
+        }
+        Ok(out)
+    }
+}
+
+fn sanitise(key: &str) -> String {
+    let s: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "default".into()
+    } else {
+        s
     }
 }

@@ -57,9 +57,7 @@ pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> 
         // mypy's catch-all code; JSON leaves it null for a few diagnostics.
         let rule = d.code.unwrap_or_else(|| "misc".to_owned());
         let start_line = position(d.line).unwrap_or(1);
-        let end_line = position(d.end_line)
-            .unwrap_or(start_line)
-            .max(start_line);
+        let end_line = position(d.end_line).unwrap_or(start_line).max(start_line);
         let start_column = position(d.column.map(|c| c.saturating_add(1)));
         let end_column = position(d.end_column.map(|c| c.saturating_add(1)));
         let mut message = d.message;
@@ -115,7 +113,10 @@ Found 1 error in 1 file (errors prevented further checking)
             ("return-value", "pkg/app.py", 8, 8)
         );
         assert_eq!((f.start_column, f.end_column), (Some(12), Some(24)));
-        assert_eq!((f.category, f.severity), (Category::Reliability, Severity::Major));
+        assert_eq!(
+            (f.category, f.severity),
+            (Category::Reliability, Severity::Major)
+        );
         assert_eq!(
             f.help_url.as_deref(),
             Some("https://mypy.readthedocs.io/en/stable/_refs.html#code-return-value")
@@ -173,7 +174,10 @@ Found 1 error in 1 file (errors prevented further checking)
         let json = run(&["-O", "json"]);
         let text = run(&["--show-column-numbers", "--show-error-codes", "--no-pretty"]);
         let parsed = parse(&json, dir.path()).unwrap();
-        assert!(parsed.dropped.is_empty() && parsed.tool_errors.is_empty(), "{parsed:?}");
+        assert!(
+            parsed.dropped.is_empty() && parsed.tool_errors.is_empty(),
+            "{parsed:?}"
+        );
         // `path:line:col: severity: message  [code]`; notes carry no code.
         let mut expected: Vec<(String, u32, u32, String)> = text
             .lines()
@@ -186,7 +190,12 @@ Found 1 error in 1 file (errors prevented further checking)
                 let rest = parts.next().unwrap();
                 let code = match severity.as_str() {
                     "note" => "misc".to_owned(),
-                    _ => rest.rsplit_once('[').unwrap().1.trim_end_matches(']').to_owned(),
+                    _ => rest
+                        .rsplit_once('[')
+                        .unwrap()
+                        .1
+                        .trim_end_matches(']')
+                        .to_owned(),
                 };
                 (path, line, col, code)
             })
@@ -194,13 +203,24 @@ Found 1 error in 1 file (errors prevented further checking)
         let mut got: Vec<(String, u32, u32, String)> = parsed
             .findings
             .iter()
-            .map(|f| (f.path.clone(), f.start_line, f.start_column.unwrap(), f.rule.clone()))
+            .map(|f| {
+                (
+                    f.path.clone(),
+                    f.start_line,
+                    f.start_column.unwrap(),
+                    f.rule.clone(),
+                )
+            })
             .collect();
         expected.sort();
         got.sort();
         assert_eq!(got, expected);
         assert!(got.len() >= 5, "{got:?}");
-        let notes = parsed.findings.iter().filter(|f| f.severity == Severity::Info).count();
+        let notes = parsed
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Info)
+            .count();
         assert_eq!(notes, text.matches(": note: ").count());
     }
 }

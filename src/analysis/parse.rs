@@ -118,7 +118,7 @@ pub mod testutil {
         pub fn new(seed: u64) -> Self {
             XorShift(seed.max(1))
         }
-        pub fn next(&mut self) -> u64 {
+        pub fn next_u64(&mut self) -> u64 {
             self.0 ^= self.0 >> 12;
             self.0 ^= self.0 << 25;
             self.0 ^= self.0 >> 27;
@@ -128,7 +128,7 @@ pub mod testutil {
             if n == 0 {
                 0
             } else {
-                (self.next() % n as u64) as usize
+                (self.next_u64() % n as u64) as usize
             }
         }
     }
@@ -145,7 +145,7 @@ pub mod testutil {
             1 => {
                 return String::from_utf8_lossy(
                     &(0..rng.below(200))
-                        .map(|_| rng.next() as u8)
+                        .map(|_| rng.next_u64() as u8)
                         .collect::<Vec<u8>>(),
                 )
                 .into_owned()
@@ -185,18 +185,19 @@ pub mod testutil {
         }
     }
 
-    /// The real tool, from `FLEXT_QUALITY_TOOLS_DIR` (default `/work/main/.tools`). Missing
-    /// tools fail the test: CI installs them, so absence is a setup bug, not a reason to skip.
+    /// The real tool, found as the engine finds it: `FLEXT_QUALITY_TOOLS_DIR` (default
+    /// `.data/tools` in the crate) `/venv/bin`, then PATH. Missing tools fail the test: the test
+    /// script installs them, so absence is a setup bug, not a reason to skip.
     pub fn tool(name: &str) -> PathBuf {
         let dir = std::env::var("FLEXT_QUALITY_TOOLS_DIR")
-            .unwrap_or_else(|_| "/work/main/.tools".to_owned());
-        let path = PathBuf::from(dir).join("bin").join(name);
-        assert!(
-            path.is_file(),
-            "{name} is not installed at {} (set FLEXT_QUALITY_TOOLS_DIR to the tools venv)",
-            path.display()
-        );
-        path
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".data/tools"));
+        crate::analysis::runner::find_tool(&dir, name).unwrap_or_else(|| {
+            panic!(
+                "{name} is not installed in {}/venv/bin or on PATH: run scripts/test.sh (it installs the pinned tools)",
+                dir.display()
+            )
+        })
     }
 
     /// Writes `files` into a fresh temporary directory and returns it.

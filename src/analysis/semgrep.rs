@@ -69,8 +69,10 @@ pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> 
             }
         };
         let meta = &m.extra.metadata;
-        let (category, severity) =
-            semgrep_default(&m.extra.severity, meta.get("category").and_then(Value::as_str));
+        let (category, severity) = semgrep_default(
+            &m.extra.severity,
+            meta.get("category").and_then(Value::as_str),
+        );
         let start_line = position(m.start.line).unwrap_or(1);
         let end = m.end.as_ref();
         let end_line = position(end.and_then(|e| e.line))
@@ -102,9 +104,7 @@ fn rule_url(meta: &Value) -> Option<String> {
     }
     match meta.get("references")? {
         Value::String(s) => help_url(Some(s)),
-        Value::Array(refs) => refs
-            .iter()
-            .find_map(|r| help_url(r.as_str())),
+        Value::Array(refs) => refs.iter().find_map(|r| help_url(r.as_str())),
         _ => None,
     }
 }
@@ -125,13 +125,13 @@ fn describe_error(e: &Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::analysis::parse::testutil::{no_panic, project, tool};
     use crate::domain::finding::{Category, Severity};
     use std::process::Command;
 
-    pub(super) const SAMPLE: &str = r#"{"version": "1.180.0", "results": [
+    pub(crate) const SAMPLE: &str = r#"{"version": "1.180.0", "results": [
  {"check_id": "rules.shell-true", "path": "pkg/app.py", "start": {"line": 7, "col": 5, "offset": 79},
   "end": {"line": 7, "col": 37, "offset": 111}, "extra": {"message": "Avoid shell=True",
   "metadata": {"category": "security", "references": ["https://docs.python.org/3/library/subprocess.html"]},
@@ -167,27 +167,48 @@ mod tests {
         );
         let f = &out.findings[0];
         assert_eq!(
-            (f.rule.as_str(), f.path.as_str(), f.start_line, f.start_column, f.end_column),
+            (
+                f.rule.as_str(),
+                f.path.as_str(),
+                f.start_line,
+                f.start_column,
+                f.end_column
+            ),
             ("rules.shell-true", "pkg/app.py", 7, Some(5), Some(37))
         );
-        assert_eq!((f.category, f.severity), (Category::Security, Severity::Critical));
+        assert_eq!(
+            (f.category, f.severity),
+            (Category::Security, Severity::Critical)
+        );
         assert_eq!(
             f.help_url.as_deref(),
             Some("https://docs.python.org/3/library/subprocess.html")
         );
         let g = &out.findings[1];
-        assert_eq!((g.category, g.severity, g.end_line), (Category::Reliability, Severity::Major, 18));
+        assert_eq!(
+            (g.category, g.severity, g.end_line),
+            (Category::Reliability, Severity::Major, 18)
+        );
         assert_eq!(g.help_url.as_deref(), Some("https://example.com/rules/md5"));
         let h = &out.findings[2];
-        assert_eq!((h.category, h.severity, h.help_url.as_deref()), (Category::Maintainability, Severity::Minor, None));
+        assert_eq!(
+            (h.category, h.severity, h.help_url.as_deref()),
+            (Category::Maintainability, Severity::Minor, None)
+        );
     }
 
     #[test]
     fn wrong_documents_are_errors() {
         let root = std::env::temp_dir();
-        assert!(matches!(parse("not json", &root), Err(ParseError::Json { .. })));
+        assert!(matches!(
+            parse("not json", &root),
+            Err(ParseError::Json { .. })
+        ));
         assert!(matches!(parse("{}", &root), Err(ParseError::Shape { .. })));
-        assert_eq!(parse(r#"{"results": [], "errors": []}"#, &root).unwrap(), ParseOutput::default());
+        assert_eq!(
+            parse(r#"{"results": [], "errors": []}"#, &root).unwrap(),
+            ParseOutput::default()
+        );
     }
 
     #[test]
@@ -198,7 +219,7 @@ mod tests {
         });
     }
 
-    pub(super) const RULES: &str = "rules:
+    pub(crate) const RULES: &str = "rules:
   - id: shell-true
     pattern: subprocess.call(..., shell=True)
     message: Avoid shell=True
@@ -220,13 +241,21 @@ mod tests {
     severity: INFO
 ";
 
-    pub(super) const CODE: &str = "import subprocess\nimport hashlib\n\n\
+    pub(crate) const CODE: &str = "import subprocess\nimport hashlib\n\n\
         def run(cmd):\n    subprocess.call(cmd, shell=True)\n    subprocess.call(\n        cmd,\n        shell=True,\n    )\n\n\
         def weak(x):\n    assert x\n    assert x is not None\n    return hashlib.md5(x).hexdigest()\n";
 
-    pub(super) fn semgrep(dir: &Path, format: &str) -> String {
+    pub(crate) fn semgrep(dir: &Path, format: &str) -> String {
         let out = Command::new(tool("semgrep"))
-            .args(["scan", format, "--metrics=off", "--quiet", "--config", "rules/", "."])
+            .args([
+                "scan",
+                format,
+                "--metrics=off",
+                "--quiet",
+                "--config",
+                "rules/",
+                ".",
+            ])
             .env("SEMGREP_ENABLE_VERSION_CHECK", "0")
             .env("SEMGREP_SEND_METRICS", "off")
             .current_dir(dir)
@@ -247,7 +276,13 @@ mod tests {
             .map(|l| {
                 let mut p = l.splitn(5, ':');
                 let (path, line, _col) = (p.next().unwrap(), p.next().unwrap(), p.next().unwrap());
-                let id = p.next().unwrap().split_once('(').unwrap().1.trim_end_matches(')');
+                let id = p
+                    .next()
+                    .unwrap()
+                    .split_once('(')
+                    .unwrap()
+                    .1
+                    .trim_end_matches(')');
                 format!("{path}|{line}|rules.{id}")
             })
             .collect();
@@ -260,7 +295,10 @@ mod tests {
         got.sort();
         assert_eq!(got, expected);
         assert_eq!(got.len(), 5, "{got:?}");
-        assert!(parsed.dropped.is_empty() && parsed.tool_errors.is_empty(), "{parsed:?}");
+        assert!(
+            parsed.dropped.is_empty() && parsed.tool_errors.is_empty(),
+            "{parsed:?}"
+        );
         let multi = parsed.findings.iter().find(|f| f.start_line == 6).unwrap();
         assert_eq!(multi.end_line, 9);
     }

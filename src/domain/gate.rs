@@ -33,6 +33,25 @@ impl Default for GateConfig {
     }
 }
 
+impl GateConfig {
+    /// The stricter of two gates, condition by condition: a repository's config can tighten
+    /// the server's gate but never loosen it.
+    pub fn tightened_by(&self, other: &GateConfig) -> GateConfig {
+        let mut new = self.new.clone();
+        for (severity, allowed) in &other.new {
+            new.entry(*severity)
+                .and_modify(|a| *a = (*a).min(*allowed))
+                .or_insert(*allowed);
+        }
+        GateConfig {
+            new,
+            min_score: self.min_score.max(other.min_score),
+            min_grade: self.min_grade.min(other.min_grade),
+            max_score_drop: self.max_score_drop.min(other.max_score_drop),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
@@ -228,6 +247,31 @@ mod tests {
             .iter()
             .all(|c| c.name != "score drop"));
         assert_eq!(run(&c, &[], 10.0, Some(10.5)).verdict, Verdict::Failure);
+    }
+
+    #[test]
+    fn a_repository_can_tighten_but_not_loosen() {
+        let server = GateConfig::default();
+        let mut repo = GateConfig::default();
+        repo.new.insert(Severity::Major, 5); // looser: ignored
+        repo.new.insert(Severity::Minor, 3); // new condition: kept
+        repo.min_score = 70.0;
+        repo.min_grade = Grade::C;
+        repo.max_score_drop = 1.0;
+        let g = server.tightened_by(&repo);
+        assert_eq!(g.new.get(&Severity::Major), Some(&0));
+        assert_eq!(g.new.get(&Severity::Minor), Some(&3));
+        assert_eq!(
+            (g.min_score, g.min_grade, g.max_score_drop),
+            (70.0, Grade::C, 1.0)
+        );
+        let loose = GateConfig {
+            min_score: 0.0,
+            min_grade: Grade::F,
+            max_score_drop: 100.0,
+            new: BTreeMap::new(),
+        };
+        assert_eq!(g.tightened_by(&loose), g);
     }
 
     #[test]

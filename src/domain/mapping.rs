@@ -276,12 +276,32 @@ mod tests {
             ("warning", Some("E0133"), (Reliability, Major)),
             ("warning", Some("clippy::eq_op"), (Reliability, Major)),
             ("error", Some("clippy::eq_op"), (Reliability, Major)),
-            ("warning", Some("clippy::suspicious_map"), (Reliability, Major)),
-            ("warning", Some("clippy::await_holding_lock"), (Reliability, Major)),
-            ("warning", Some("clippy::needless_return"), (Maintainability, Minor)),
-            ("error", Some("clippy::needless_return"), (Maintainability, Minor)),
+            (
+                "warning",
+                Some("clippy::suspicious_map"),
+                (Reliability, Major),
+            ),
+            (
+                "warning",
+                Some("clippy::await_holding_lock"),
+                (Reliability, Major),
+            ),
+            (
+                "warning",
+                Some("clippy::needless_return"),
+                (Maintainability, Minor),
+            ),
+            (
+                "error",
+                Some("clippy::needless_return"),
+                (Maintainability, Minor),
+            ),
             ("warning", Some("clippy::ptr_arg"), (Maintainability, Minor)),
-            ("warning", Some("unused_variables"), (Maintainability, Minor)),
+            (
+                "warning",
+                Some("unused_variables"),
+                (Maintainability, Minor),
+            ),
             ("warning", Some("arithmetic_overflow"), (Reliability, Major)),
             ("warning", None, (Maintainability, Minor)),
         ] {
@@ -295,9 +315,9 @@ mod tests {
             let names: Vec<&str> = list.split_whitespace().collect();
             assert!(names.len() > 40);
             assert!(names.windows(2).all(|w| w[0] < w[1]), "not sorted/unique");
-            assert!(names
-                .iter()
-                .all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')));
+            assert!(names.iter().all(|n| n
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')));
         }
         assert_eq!(CLIPPY_CORRECTNESS.split_whitespace().count(), 68);
         assert_eq!(CLIPPY_SUSPICIOUS.split_whitespace().count(), 82);
@@ -314,16 +334,40 @@ mod tests {
             (None, Some(4.0), tags(&[]), (Security, Minor)),
             (None, Some(0.1), tags(&["style"]), (Security, Info)),
             (Some("error"), Some(0.0), tags(&[]), (Reliability, Major)),
-            (Some("error"), Some(f64::NAN), tags(&[]), (Reliability, Major)),
+            (
+                Some("error"),
+                Some(f64::NAN),
+                tags(&[]),
+                (Reliability, Major),
+            ),
             (Some("warning"), None, tags(&[]), (Reliability, Minor)),
             (None, None, tags(&[]), (Reliability, Minor)),
             (Some("note"), None, tags(&[]), (Reliability, Info)),
             (Some("none"), None, tags(&[]), (Reliability, Info)),
-            (Some("error"), None, tags(&["security", "external/cwe/cwe-79"]), (Security, Major)),
-            (Some("warning"), None, tags(&["Maintainability"]), (Maintainability, Minor)),
-            (Some("note"), None, tags(&["style"]), (Maintainability, Info)),
+            (
+                Some("error"),
+                None,
+                tags(&["security", "external/cwe/cwe-79"]),
+                (Security, Major),
+            ),
+            (
+                Some("warning"),
+                None,
+                tags(&["Maintainability"]),
+                (Maintainability, Minor),
+            ),
+            (
+                Some("note"),
+                None,
+                tags(&["style"]),
+                (Maintainability, Info),
+            ),
         ] {
-            assert_eq!(sarif_default(level, sec, &t), want, "{level:?}/{sec:?}/{t:?}");
+            assert_eq!(
+                sarif_default(level, sec, &t),
+                want,
+                "{level:?}/{sec:?}/{t:?}"
+            );
         }
     }
 }

@@ -163,6 +163,39 @@ impl Mirrors {
     }
 }
 
+/// Lines added or changed by going from `base` to `head`: for each path, inclusive line ranges
+/// in the head version. Computed locally from the mirror, not paged from the API.
+pub type ChangedLines = std::collections::HashMap<String, Vec<(u32, u32)>>;
+
+impl Mirrors {
+    pub fn changed_lines(&self, repo_id: i64, base: &str, head: &str) -> Result<ChangedLines> {
+        let repo = self.open(repo_id)?;
+        let tree = |sha: &str| -> Result<git2::Tree<'_>> {
+            Ok(repo.find_commit(Oid::from_str(sha)?)?.tree()?)
+        };
+        let (old, new) = (tree(base)?, tree(head)?);
+        let mut options = git2::DiffOptions::new();
+        options.context_lines(0);
+        let diff = repo.diff_tree_to_tree(Some(&old), Some(&new), Some(&mut options))?;
+        let mut changed = ChangedLines::new();
+        diff.foreach(
+            &mut |_, _| true,
+            None,
+            Some(&mut |delta, hunk| {
+                if let (Some(path), true) = (delta.new_file().path(), hunk.new_lines() > 0) {
+                    changed
+                        .entry(path.to_string_lossy().replace('\\', "/"))
+                        .or_default()
+                        .push((hunk.new_start(), hunk.new_start() + hunk.new_lines() - 1));
+                }
+                true
+            }),
+            None,
+        )?;
+        Ok(changed)
+    }
+}
+
 fn has_commit(repo: &Repository, sha: &str) -> bool {
     Oid::from_str(sha)
         .ok()

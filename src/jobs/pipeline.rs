@@ -2,6 +2,7 @@
 //! base → score → gate → save → complete the check run.
 
 use crate::analysis::engine::{Engine, TreeAnalysis};
+use crate::analysis::repo_config::{load_repo_config, Annotate, RepoConfig};
 use crate::domain::finding::{Finding, Severity};
 use crate::domain::gate::{self, GateConfig, GateInput, GateResult};
 use crate::domain::score::{score, Score};
@@ -23,6 +24,8 @@ pub struct PipelineContext {
     pub github: Option<Arc<GitHubApp>>,
     pub mirrors: Arc<Mirrors>,
     pub engine: Engine,
+    /// The server policy's gate; a repository's config can only tighten it.
+    pub gate: GateConfig,
     pub max_annotations: usize,
     pub public_url: Option<String>,
     /// One fetch at a time per mirror within this process.
@@ -167,25 +170,96 @@ impl PipelineContext {
         .context("fetch task")?
     }
 
-    async fn analyse_commit(&self, repo_id: i64, sha: &str) -> Result<TreeAnalysis> {
+    async fn analyse_commit(
+        &self,
+        repo_id: i64,
+        sha: &str,
+        config: &RepoConfig,
+    ) -> Result<TreeAnalysis> {
         let mirrors = self.mirrors.clone();
         let sha_owned = sha.to_owned();
         let tree = tokio::task::spawn_blocking(move || mirrors.materialise(repo_id, &sha_owned))
             .await
             .context("checkout task")??;
-        let result = self.engine.analyse(tree.path()).await;
+        let result = self
+            .engine
+            .analyse(tree.path(), config, &format!("project-{repo_id}"), None)
+            .await;
         drop(tree);
         result
     }
 
-    /// The findings of the commit to compare with, analysing it first if nobody has.
+    /// The repository config at `sha` (for a pull request, the base: a PR cannot weaken its
+    /// own gate or change what runs). `Ok(Err(..))` is the user's mistake, shown to them.
+    async fn repo_config(&self, repo_id: i64, sha: &str) -> Result<Result<RepoConfig, String>> {
+        let mirrors = self.mirrors.clone();
+        let sha = sha.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let read = |name: &str| {
+                mirrors
+                    .read_file(repo_id, &sha, name)
+                    .ok()
+                    .flatten()
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            };
+            Ok(match load_repo_config(read) {
+                Ok(Some((config, _))) => Ok(config),
+                Ok(None) => Ok(RepoConfig::default()),
+                Err(e) => Err(e.to_string()),
+            })
+        })
+        .await
+        .context("config task")?
+    }
+
+    async fn publish_config_error(
+        &self,
+        analysis: &AnalysisRow,
+        project: &ProjectUpsert,
+        client: &InstallationClient,
+        error: &str,
+        config_sha: &str,
+    ) -> Result<()> {
+        let check_run_id = self
+            .store
+            .get_analysis(analysis.id)
+            .await?
+            .and_then(|a| a.check_run_id)
+            .context("the check run was never created")?;
+        let body = json!({
+            "status": "completed",
+            "conclusion": "failure",
+            "completed_at": rfc3339(unix_now()),
+            "output": {
+                "title": "The repository's flext-quality config is invalid",
+                "summary": format!(
+                    "flext-quality did not analyse this commit because its configuration (read from `{}`) is invalid:\n\n```\n{error}\n```\n\nFix the file on that branch; nothing in it is ignored silently.",
+                    &config_sha[..config_sha.len().min(12)]
+                ),
+            },
+        });
+        client
+            .update_check_run(&project.full_name, check_run_id, &body)
+            .await?;
+        self.store
+            .mark_analysis_failed(analysis.id, &format!("invalid config: {error}"))
+            .await
+    }
+
+    /// The findings of the commit to compare with, analysing it first if nobody has (or if it
+    /// was analysed under another configuration, whose findings would not be comparable).
     async fn base_findings(
         &self,
         project: &ProjectUpsert,
         sha: &str,
+        config: &RepoConfig,
+        gate_config: &GateConfig,
     ) -> Result<(Vec<Finding>, Option<f64>)> {
+        let hash = config_hash(config);
         if let Some(existing) = self.store.find_analysis(project.id, sha).await? {
-            if existing.status == "completed" {
+            if existing.status == "completed"
+                && recorded_config_hash(&existing).as_deref() == Some(hash.as_str())
+            {
                 let findings = self.store.load_findings(existing.id).await?;
                 return Ok((
                     findings.into_iter().map(|(f, _)| f).collect(),
@@ -194,21 +268,24 @@ impl PipelineContext {
             }
         }
         let row = self.store.ensure_base_analysis(project.id, sha).await?;
-        let tree = self.analyse_commit(project.id, sha).await?;
+        let tree = self.analyse_commit(project.id, sha, config).await?;
         let s = score(
             tree.findings.iter().map(|f| (f.category, f.severity)),
             tree.ncloc,
         );
         let severities: Vec<Severity> = tree.findings.iter().map(|f| f.severity).collect();
-        let gate = verdict(&tree, &s, &severities, None);
+        let gate = verdict(&tree, &s, &severities, None, gate_config);
         let result = result_for(
-            &tree,
-            &s,
-            &gate,
+            Judged {
+                tree: &tree,
+                score: &s,
+                gate: &gate,
+            },
             None,
             tree.findings.iter().map(|f| (f.clone(), true)).collect(),
             0,
             HashMap::new(),
+            &hash,
         )?;
         // A commit that is also analysed in its own right keeps that analysis.
         if row.trigger == "base" {
@@ -242,8 +319,29 @@ impl PipelineContext {
         self.fetch(&project, &client, refs, want).await?;
         timings.insert("fetch_ms".into(), t.elapsed().as_millis() as u64);
 
+        let config_sha = if is_pr {
+            analysis
+                .base_sha
+                .clone()
+                .unwrap_or_else(|| analysis.sha.clone())
+        } else {
+            analysis.sha.clone()
+        };
+        let config = match self.repo_config(project.id, &config_sha).await? {
+            Ok(c) => c,
+            Err(error) => {
+                return self
+                    .publish_config_error(&analysis, &project, &client, &error, &config_sha)
+                    .await
+            }
+        };
+        let gate_config = self.gate.tightened_by(&config.gate);
+        let hash = config_hash(&config);
+
         let t = Instant::now();
-        let head = self.analyse_commit(project.id, &analysis.sha).await?;
+        let head = self
+            .analyse_commit(project.id, &analysis.sha, &config)
+            .await?;
         timings.insert("analyse_ms".into(), t.elapsed().as_millis() as u64);
 
         // What to compare with: a pull request's merge base (what the PR changed), or the
@@ -272,7 +370,10 @@ impl PipelineContext {
         };
         let (base, base_score) = match &compared_sha {
             Some(sha) if sha == &analysis.sha => (head.findings.clone(), None),
-            Some(sha) => self.base_findings(&project, sha).await?,
+            Some(sha) => {
+                self.base_findings(&project, sha, &config, &gate_config)
+                    .await?
+            }
             None => (Vec::new(), None),
         };
         timings.insert("base_ms".into(), t.elapsed().as_millis() as u64);
@@ -301,7 +402,32 @@ impl PipelineContext {
             .filter(|f| !is_pr || is_new(f))
             .map(|f| f.severity)
             .collect();
-        let gate = verdict(&head, &s, &gated, base_score);
+        let gate = verdict(&head, &s, &gated, base_score, &gate_config);
+        let changed = match (config.report.annotate, &compared_sha) {
+            (Annotate::ChangedLines, Some(base)) => {
+                let mirrors = self.mirrors.clone();
+                let (id, base, head_sha) = (project.id, base.clone(), analysis.sha.clone());
+                Some(
+                    tokio::task::spawn_blocking(move || {
+                        mirrors.changed_lines(id, &base, &head_sha)
+                    })
+                    .await
+                    .context("diff task")??,
+                )
+            }
+            _ => None,
+        };
+        let annotate = |f: &Finding| match config.report.annotate {
+            Annotate::New => is_new(f),
+            Annotate::All => true,
+            Annotate::ChangedLines => changed.as_ref().is_none_or(|c| {
+                c.get(&f.path).is_some_and(|ranges| {
+                    ranges
+                        .iter()
+                        .any(|(a, b)| f.start_line <= *b && f.end_line >= *a)
+                })
+            }),
+        };
 
         let t = Instant::now();
         let report = Report {
@@ -310,10 +436,13 @@ impl PipelineContext {
             gate: &gate,
             findings: &head.findings,
             is_new: &is_new,
+            annotate: &annotate,
             fixed: &fixed,
             compared_sha: compared_sha.as_deref(),
             backends: &head.reports,
-            max_annotations: self.max_annotations,
+            max_annotations: self
+                .max_annotations
+                .min(config.report.max_annotations as usize),
             whole_code: !is_pr,
         };
         let check_run_id = self
@@ -326,9 +455,11 @@ impl PipelineContext {
         let request_count = requests.len();
         timings.insert("total_ms".into(), started.elapsed().as_millis() as u64);
         let result = result_for(
-            &head,
-            &s,
-            &gate,
+            Judged {
+                tree: &head,
+                score: &s,
+                gate: &gate,
+            },
             compared_sha.clone(),
             head.findings
                 .iter()
@@ -336,6 +467,7 @@ impl PipelineContext {
                 .collect(),
             fixed.len() as i64,
             timings.clone(),
+            &hash,
         )?;
         debug_assert_eq!(result.new_count as usize, new_count);
         // Save before publishing: a failure to publish retries the job, and the saved result
@@ -365,11 +497,26 @@ impl PipelineContext {
     }
 }
 
+/// A short hash of the effective repository config, recorded with each analysis.
+fn config_hash(config: &RepoConfig) -> String {
+    let text = serde_json::to_string(config).unwrap_or_default();
+    openssl::sha::sha256(text.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn recorded_config_hash(analysis: &AnalysisRow) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(analysis.tool_versions.as_deref()?).ok()?;
+    v.get("config")?.as_str().map(str::to_owned)
+}
+
 fn verdict(
     tree: &TreeAnalysis,
     s: &Score,
     gated: &[Severity],
     base_score: Option<f64>,
+    gate_config: &GateConfig,
 ) -> GateResult {
     if !tree.any_backend_ran() {
         let reasons: Vec<String> = tree
@@ -380,7 +527,7 @@ fn verdict(
         return gate::neutral(format!("no backend could run ({})", reasons.join("; ")));
     }
     gate::evaluate(
-        &GateConfig::default(),
+        gate_config,
         &GateInput {
             new_severities: gated,
             score: s,
@@ -389,16 +536,23 @@ fn verdict(
     )
 }
 
+/// What an analysis concluded, before it is saved.
+struct Judged<'a> {
+    tree: &'a TreeAnalysis,
+    score: &'a Score,
+    gate: &'a GateResult,
+}
+
 fn result_for(
-    tree: &TreeAnalysis,
-    s: &Score,
-    gate: &GateResult,
+    judged: Judged<'_>,
     compared_sha: Option<String>,
     findings: Vec<(Finding, bool)>,
     fixed_count: i64,
     timings: HashMap<String, u64>,
+    config_hash: &str,
 ) -> Result<AnalysisResult> {
     let new_count = findings.iter().filter(|(_, n)| *n).count() as i64;
+    let (tree, s, gate) = (judged.tree, judged.score, judged.gate);
     let mut versions = tree.tool_versions().into_iter().collect::<Vec<_>>();
     versions.sort();
     if findings.iter().any(|(f, _)| f.path.is_empty()) {
@@ -409,6 +563,7 @@ fn result_for(
         tool_versions_json: serde_json::to_string(&json!({
             "versions": versions.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
             "backends": tree.reports,
+            "config": config_hash,
         }))?,
         ncloc: tree.ncloc as i64,
         score: s.score,

@@ -18,6 +18,8 @@ pub struct Report<'a> {
     pub findings: &'a [Finding],
     /// Fingerprints of findings that are new against the compared commit.
     pub is_new: &'a (dyn Fn(&Finding) -> bool + Sync),
+    /// Which findings get an annotation (the repository's `report.annotate`).
+    pub annotate: &'a (dyn Fn(&Finding) -> bool + Sync),
     pub fixed: &'a [Finding],
     pub compared_sha: Option<&'a str>,
     pub backends: &'a [BackendReport],
@@ -153,7 +155,7 @@ pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
     ));
     if to_annotate > annotated {
         s.push_str(&format!(
-            "\nOnly the first {annotated} of {to_annotate} new findings are annotated (the maximum is {}).\n",
+            "\nOnly the first {annotated} of {to_annotate} findings to annotate are annotated (the maximum is {}).\n",
             r.max_annotations
         ));
     }
@@ -197,7 +199,7 @@ pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
             BackendStatus::Ok => "ok".to_owned(),
             BackendStatus::Failed(why) => format!("failed: {}", why.replace('|', "\\|")),
             BackendStatus::TimedOut => "timed out".to_owned(),
-            BackendStatus::NotApplicable => "not applicable".to_owned(),
+            BackendStatus::NotApplicable(why) => format!("not applicable: {why}"),
         };
         s.push_str(&format!(
             "| {} | {} | {} | {:.1} s | {} |\n",
@@ -214,15 +216,15 @@ pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
 /// The PATCH bodies that complete a check run: annotation batches of at most 50, the
 /// conclusion on the last one so the run completes only once every annotation is in.
 pub fn completion_requests(r: &Report<'_>, completed_at: &str) -> Vec<Value> {
-    let to_annotate: Vec<&Finding> = r.findings.iter().filter(|f| (r.is_new)(f)).collect();
+    let to_annotate: Vec<&Finding> = r.findings.iter().filter(|f| (r.annotate)(f)).collect();
     let annotated: Vec<Value> = to_annotate
         .iter()
         .take(r.max_annotations)
         .map(|f| annotation(f))
         .collect();
-    let new_count = to_annotate.len();
+    let new_count = r.findings.iter().filter(|f| (r.is_new)(f)).count();
     let output_title = title(r.score, new_count, r.gate);
-    let output_summary = summary(r, annotated.len(), new_count);
+    let output_summary = summary(r, annotated.len(), to_annotate.len());
     let mut batches: Vec<Vec<Value>> = annotated
         .chunks(ANNOTATIONS_PER_REQUEST)
         .map(<[Value]>::to_vec)

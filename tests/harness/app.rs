@@ -148,6 +148,8 @@ impl TestApp {
             max_attempts: options.max_attempts,
             lease_secs: options.lease.as_secs().max(1),
             max_annotations: 1000,
+            trusted_build_scripts: false,
+            policy: Default::default(),
         };
         let store = db.store.clone();
         let app = server::github_app(&settings).unwrap();

@@ -113,3 +113,25 @@ fn clone_urls_with_credentials_are_refused() {
     assert!(err.contains("credentials"), "{err}");
     assert!(!err.contains("pw@"), "{err}");
 }
+
+#[test]
+fn changed_lines_are_the_heads_added_ranges() {
+    let origin = tempfile::tempdir().unwrap();
+    git(origin.path(), &["init", "-q"]);
+    let base = commit(origin.path(), "a.py", "one\ntwo\nthree\n");
+    let head = commit(origin.path(), "a.py", "one\nTWO\nthree\nfour\nfive\n");
+    let data = tempfile::tempdir().unwrap();
+    let mirrors = Mirrors::new(data.path());
+    let url = format!("file://{}", origin.path().display());
+    mirrors
+        .fetch(
+            3,
+            &url,
+            None,
+            &["refs/heads/main".to_owned()],
+            &[&base, &head],
+        )
+        .unwrap();
+    let changed = mirrors.changed_lines(3, &base, &head).unwrap();
+    assert_eq!(changed.get("a.py"), Some(&vec![(2, 2), (4, 5)]));
+}

@@ -41,6 +41,7 @@ fn requests(findings: &[Finding], max: usize) -> Vec<Value> {
         gate: &gate,
         findings,
         is_new: &all_new,
+        annotate: &all_new,
         fixed: &[],
         compared_sha: Some("0123456789abcdef"),
         backends: &[],
@@ -83,7 +84,7 @@ fn the_annotation_cap_is_stated_in_the_summary() {
     );
     let summary = bodies[0]["output"]["summary"].as_str().unwrap();
     assert!(
-        summary.contains("Only the first 10 of 30 new findings are annotated"),
+        summary.contains("Only the first 10 of 30 findings to annotate are annotated"),
         "{summary}"
     );
     assert_eq!(bodies[0]["conclusion"], "failure");

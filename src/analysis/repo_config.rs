@@ -1,0 +1,544 @@
+//! The repository config: `.flext-quality.toml` at the repository root, or the
+//! `[tool.flext-quality]` table of `pyproject.toml` (DESIGN.md, "Repository config").
+//!
+//! It chooses backends and their options from a fixed list, excludes paths, overrides rule
+//! severities, sets the gate and the reporting. It can never name a program to execute, a
+//! command line, an environment variable or a URL to fetch rules from: there is no field for
+//! any of them, and unknown keys are errors. Validation is strict because a typo that silently
+//! disables a gate condition is worse than a failed analysis; every error names the dotted key
+//! and its line.
+
+use super::glob::Glob;
+use crate::domain::finding::{Category, Severity};
+use crate::domain::gate::GateConfig;
+use crate::domain::policy::{RuleOverride, RuleOverrides};
+use crate::domain::score::Grade;
+use serde::Serialize;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+pub const FLEXT_TOML: &str = ".flext-quality.toml";
+pub const PYPROJECT: &str = "pyproject.toml";
+const BACKENDS: [&str; 5] = ["ruff", "mypy", "bandit", "semgrep", "clippy"];
+
+/// Which file the text came from; decides error prefixes and where the table lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    FlextToml,
+    PyProject,
+}
+
+impl ConfigSource {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ConfigSource::FlextToml => FLEXT_TOML,
+            ConfigSource::PyProject => PYPROJECT,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepoConfig {
+    pub backends: BackendsConfig,
+    pub paths: PathsConfig,
+    pub rules: RuleOverrides,
+    pub gate: GateConfig,
+    pub report: ReportConfig,
+}
+
+impl Default for RepoConfig {
+    fn default() -> Self {
+        RepoConfig {
+            backends: BackendsConfig::all(),
+            paths: PathsConfig::default(),
+            rules: RuleOverrides::default(),
+            gate: GateConfig::default(),
+            report: ReportConfig::default(),
+        }
+    }
+}
+
+/// Enabled backends (`Some`) with their options. Without a `[backends]` table every backend
+/// is enabled and `explicit` is false: the engine then runs those that apply to the tree
+/// (Python files, a `Cargo.toml`; Semgrep only with local rules, as it has no default).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackendsConfig {
+    pub explicit: bool,
+    pub ruff: Option<RuffOptions>,
+    pub mypy: Option<MypyOptions>,
+    pub bandit: Option<BanditOptions>,
+    pub semgrep: Option<SemgrepOptions>,
+    pub clippy: Option<ClippyOptions>,
+}
+
+impl BackendsConfig {
+    pub fn all() -> Self {
+        BackendsConfig {
+            explicit: false,
+            ruff: Some(RuffOptions::default()),
+            mypy: Some(MypyOptions::default()),
+            bandit: Some(BanditOptions::default()),
+            semgrep: Some(SemgrepOptions::default()),
+            clippy: Some(ClippyOptions::default()),
+        }
+    }
+
+    fn none() -> Self {
+        BackendsConfig {
+            explicit: true,
+            ruff: None,
+            mypy: None,
+            bandit: None,
+            semgrep: None,
+            clippy: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RuffOptions {
+    /// Rule codes or prefixes (`E`, `F401`, `ALL`); `None` keeps Ruff's default set.
+    pub select: Option<Vec<String>>,
+    pub ignore: Vec<String>,
+    pub line_length: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MypyOptions {
+    pub strict: bool,
+    pub ignore_missing_imports: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BanditOptions {
+    /// Test ids to skip (`B101`).
+    pub skip: Vec<String>,
+    /// Lowest issue severity reported (`-l`/`-ll`/`-lll`); `None` reports all.
+    pub severity: Option<BanditLevel>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BanditLevel {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SemgrepOptions {
+    /// Rule files or directories, relative to the repository root. Registry ids and URLs are
+    /// refused: the analysis never downloads rules.
+    pub config: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClippyOptions {}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PathsConfig {
+    /// Globs (see [`super::glob`]) of files whose findings are ignored.
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Annotate {
+    New,
+    ChangedLines,
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportConfig {
+    pub annotate: Annotate,
+    pub max_annotations: u32,
+    pub pr_comment: bool,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            annotate: Annotate::New,
+            max_annotations: 1000,
+            pr_comment: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}:{line}: invalid TOML: {message}")]
+    Syntax {
+        file: &'static str,
+        line: usize,
+        message: String,
+    },
+    #[error("{file}:{line}: unknown key `{key}` (expected one of: {expected})")]
+    UnknownKey {
+        file: &'static str,
+        line: usize,
+        key: String,
+        expected: String,
+    },
+    #[error("{file}:{line}: `{key}` must be {expected}, not {found}")]
+    WrongType {
+        file: &'static str,
+        line: usize,
+        key: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("{file}:{line}: `{key}`: {message}")]
+    BadValue {
+        file: &'static str,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    pub fn line(&self) -> usize {
+        match self {
+            ConfigError::Syntax { line, .. }
+            | ConfigError::UnknownKey { line, .. }
+            | ConfigError::WrongType { line, .. }
+            | ConfigError::BadValue { line, .. } => *line,
+        }
+    }
+}
+
+/// Reads the config through `read_file` (a repository-relative name to its text, from the
+/// base commit). Prefers `.flext-quality.toml`; uses `pyproject.toml` only when it has a
+/// `[tool.flext-quality]` table. `Ok(None)` means "no config: defaults".
+pub fn load_repo_config(
+    read_file: impl Fn(&str) -> Option<String>,
+) -> Result<Option<(RepoConfig, &'static str)>, ConfigError> {
+    if let Some(text) = read_file(FLEXT_TOML) {
+        return parse_repo_config(&text, ConfigSource::FlextToml).map(|c| Some((c, FLEXT_TOML)));
+    }
+    let Some(text) = read_file(PYPROJECT) else {
+        return Ok(None);
+    };
+    match DeTable::parse(&text) {
+        Ok(doc) => {
+            let has_table = doc
+                .get_ref()
+                .get("tool")
+                .and_then(|t| t.get_ref().as_table())
+                .is_some_and(|t| t.get("flext-quality").is_some());
+            if !has_table {
+                return Ok(None);
+            }
+        }
+        // A broken pyproject.toml is someone else's problem unless it is meant for us.
+        Err(_) if !text.contains("flext-quality") => return Ok(None),
+        Err(_) => {}
+    }
+    parse_repo_config(&text, ConfigSource::PyProject).map(|c| Some((c, PYPROJECT)))
+}
+
+/// Parses and validates one config text.
+pub fn parse_repo_config(text: &str, source: ConfigSource) -> Result<RepoConfig, ConfigError> {
+    let cx = Cx {
+        text,
+        file: source.file_name(),
+    };
+    let doc = DeTable::parse(text).map_err(|e| ConfigError::Syntax {
+        file: cx.file,
+        line: cx.line(e.span().unwrap_or(0..0)),
+        message: e.message().trim().to_owned(),
+    })?;
+    let mut config = RepoConfig::default();
+    let (root, prefix) = match source {
+        ConfigSource::FlextToml => (doc.get_ref(), String::new()),
+        ConfigSource::PyProject => {
+            let tool = doc.get_ref().get("tool");
+            let table = tool
+                .and_then(|t| t.get_ref().as_table())
+                .and_then(|t| t.get("flext-quality"));
+            match table {
+                Some(v) => (
+                    cx.table(v, "tool.flext-quality")?,
+                    "tool.flext-quality.".to_owned(),
+                ),
+                None => return Ok(config),
+            }
+        }
+    };
+    let key = |k: &str| format!("{prefix}{k}");
+    cx.keys(
+        root,
+        &prefix,
+        &["backends", "paths", "rules", "gate", "report"],
+    )?;
+    if let Some(v) = root.get("backends") {
+        config.backends = backends(&cx, cx.table(v, &key("backends"))?, &key("backends"))?;
+    }
+    if let Some(v) = root.get("paths") {
+        let t = cx.table(v, &key("paths"))?;
+        cx.keys(t, &key("paths."), &["exclude"])?;
+        if let Some(v) = t.get("exclude") {
+            let k = key("paths.exclude");
+            config.paths.exclude = cx.strings(v, &k, |s| Glob::new(s).map(|_| ()))?;
+        }
+    }
+    if let Some(v) = root.get("rules") {
+        config.rules = rules(&cx, cx.table(v, &key("rules"))?, &key("rules"))?;
+    }
+    if let Some(v) = root.get("gate") {
+        gate(
+            &cx,
+            cx.table(v, &key("gate"))?,
+            &key("gate"),
+            &mut config.gate,
+        )?;
+    }
+    if let Some(v) = root.get("report") {
+        report(
+            &cx,
+            cx.table(v, &key("report"))?,
+            &key("report"),
+            &mut config.report,
+        )?;
+    }
+    Ok(config)
+}
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+fn backends(cx: &Cx, t: &DeTable, key: &str) -> Result<BackendsConfig, ConfigError> {
+    cx.keys(t, &format!("{key}."), &BACKENDS)?;
+    let mut b = BackendsConfig::none();
+    for (name, v) in t.iter() {
+        let k = format!("{key}.{}", name.get_ref());
+        let opts = cx.table(v, &k)?;
+        let sub = |s: &str| format!("{k}.{s}");
+        match name.get_ref().as_ref() {
+            "ruff" => {
+                cx.keys(opts, &format!("{k}."), &["select", "ignore", "line_length"])?;
+                let mut o = RuffOptions::default();
+                if let Some(v) = opts.get("select") {
+                    o.select = Some(cx.strings(v, &sub("select"), ruff_selector)?);
+                }
+                if let Some(v) = opts.get("ignore") {
+                    o.ignore = cx.strings(v, &sub("ignore"), ruff_selector)?;
+                }
+                if let Some(v) = opts.get("line_length") {
+                    o.line_length = Some(cx.int(v, &sub("line_length"), 1, 320)? as u32);
+                }
+                b.ruff = Some(o);
+            }
+            "mypy" => {
+                cx.keys(
+                    opts,
+                    &format!("{k}."),
+                    &["strict", "ignore_missing_imports"],
+                )?;
+                let mut o = MypyOptions::default();
+                if let Some(v) = opts.get("strict") {
+                    o.strict = cx.bool(v, &sub("strict"))?;
+                }
+                if let Some(v) = opts.get("ignore_missing_imports") {
+                    o.ignore_missing_imports = cx.bool(v, &sub("ignore_missing_imports"))?;
+                }
+                b.mypy = Some(o);
+            }
+            "bandit" => {
+                cx.keys(opts, &format!("{k}."), &["skip", "severity"])?;
+                let mut o = BanditOptions::default();
+                if let Some(v) = opts.get("skip") {
+                    o.skip = cx.strings(v, &sub("skip"), bandit_test_id)?;
+                }
+                if let Some(v) = opts.get("severity") {
+                    o.severity = Some(match cx.string(v, &sub("severity"))? {
+                        "low" => BanditLevel::Low,
+                        "medium" => BanditLevel::Medium,
+                        "high" => BanditLevel::High,
+                        other => {
+                            let message =
+                                format!("unknown level `{other}` (expected low, medium or high)");
+                            return Err(cx.bad(v, &sub("severity"), message));
+                        }
+                    });
+                }
+                b.bandit = Some(o);
+            }
+            "semgrep" => {
+                cx.keys(opts, &format!("{k}."), &["config"])?;
+                let mut o = SemgrepOptions::default();
+                if let Some(v) = opts.get("config") {
+                    o.config = cx.strings(v, &sub("config"), semgrep_local_path)?;
+                }
+                b.semgrep = Some(o);
+            }
+            _ => {
+                cx.keys(opts, &format!("{k}."), &[])?;
+                b.clippy = Some(ClippyOptions {});
+            }
+        }
+    }
+    Ok(b)
+}
+
+fn rules(cx: &Cx, t: &DeTable, key: &str) -> Result<RuleOverrides, ConfigError> {
+    let mut overrides = RuleOverrides::default();
+    for (name, v) in t.iter() {
+        let rule = name.get_ref().as_ref();
+        let k = format!("{key}.\"{rule}\"");
+        let valid = rule.split_once(':').is_some_and(|(b, r)| {
+            !b.is_empty() && !r.is_empty() && !rule.chars().any(char::is_whitespace)
+        });
+        if !valid {
+            let message = "rule keys are `\"backend:RULE\"`, e.g. `\"ruff:E501\"`".to_owned();
+            return Err(ConfigError::BadValue {
+                file: cx.file,
+                line: cx.line(name.span()),
+                key: k,
+                message,
+            });
+        }
+        let o = cx.table(v, &k)?;
+        cx.keys(o, &format!("{k}."), &["severity", "category"])?;
+        let mut entry = RuleOverride::default();
+        if let Some(v) = o.get("severity") {
+            let s = cx.string(v, &format!("{k}.severity"))?;
+            entry.severity = Some(
+                s.parse::<Severity>()
+                    .map_err(|m| cx.bad(v, &format!("{k}.severity"), m))?,
+            );
+        }
+        if let Some(v) = o.get("category") {
+            let s = cx.string(v, &format!("{k}.category"))?;
+            entry.category = Some(
+                s.parse::<Category>()
+                    .map_err(|m| cx.bad(v, &format!("{k}.category"), m))?,
+            );
+        }
+        overrides.0.insert(rule.to_owned(), entry);
+    }
+    Ok(overrides)
+}
+
+fn gate(cx: &Cx, t: &DeTable, key: &str, gate: &mut GateConfig) -> Result<(), ConfigError> {
+    cx.keys(
+        t,
+        &format!("{key}."),
+        &["new", "min_score", "min_grade", "max_score_drop"],
+    )?;
+    if let Some(v) = t.get("new") {
+        let k = format!("{key}.new");
+        let new = cx.table(v, &k)?;
+        let names = ["blocker", "critical", "major", "minor", "info"];
+        cx.keys(new, &format!("{k}."), &names)?;
+        for (name, v) in new.iter() {
+            let severity: Severity = name.get_ref().parse().expect("checked by keys()");
+            let allowed = cx.int(v, &format!("{k}.{}", name.get_ref()), 0, i64::MAX)?;
+            gate.new.insert(severity, allowed as u64);
+        }
+    }
+    if let Some(v) = t.get("min_score") {
+        gate.min_score = cx.number(v, &format!("{key}.min_score"), 0.0, 100.0)?;
+    }
+    if let Some(v) = t.get("min_grade") {
+        let k = format!("{key}.min_grade");
+        let s = cx.string(v, &k)?;
+        gate.min_grade = s.parse::<Grade>().map_err(|m| cx.bad(v, &k, m))?;
+    }
+    if let Some(v) = t.get("max_score_drop") {
+        gate.max_score_drop = cx.number(v, &format!("{key}.max_score_drop"), 0.0, 100.0)?;
+    }
+    Ok(())
+}
+
+fn report(cx: &Cx, t: &DeTable, key: &str, report: &mut ReportConfig) -> Result<(), ConfigError> {
+    cx.keys(
+        t,
+        &format!("{key}."),
+        &["annotate", "max_annotations", "pr_comment"],
+    )?;
+    if let Some(v) = t.get("annotate") {
+        let k = format!("{key}.annotate");
+        report.annotate = match cx.string(v, &k)? {
+            "new" => Annotate::New,
+            "changed-lines" => Annotate::ChangedLines,
+            "all" => Annotate::All,
+            other => {
+                let message =
+                    format!("unknown mode `{other}` (expected new, changed-lines or all)");
+                return Err(cx.bad(v, &k, message));
+            }
+        };
+    }
+    if let Some(v) = t.get("max_annotations") {
+        report.max_annotations = cx.int(v, &format!("{key}.max_annotations"), 1, 10_000)? as u32;
+    }
+    if let Some(v) = t.get("pr_comment") {
+        report.pr_comment = cx.bool(v, &format!("{key}.pr_comment"))?;
+    }
+    Ok(())
+}
+
+/// Ruff selectors: `ALL`, or a rule prefix such as `E`, `E5`, `F401`, `UP006`.
+fn ruff_selector(s: &str) -> Result<(), String> {
+    let letters = s.trim_end_matches(|c: char| c.is_ascii_digit());
+    if s == "ALL"
+        || (!letters.is_empty()
+            && letters.len() <= 4
+            && letters.chars().all(|c| c.is_ascii_uppercase()))
+            && s.len() <= 10
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{s}` is not a Ruff rule code or prefix (like `E`, `F401`, `ALL`)"
+        ))
+    }
+}
+
+fn bandit_test_id(s: &str) -> Result<(), String> {
+    let ok = s.len() == 4 && s.starts_with('B') && s[1..].bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{s}` is not a Bandit test id (like `B101`)"))
+    }
+}
+
+/// A rule file or directory inside the repository. Everything else semgrep's `--config`
+/// accepts (registry ids `p/…` `r/…` `s/…`, `auto`, URLs) would fetch rules from the network.
+fn semgrep_local_path(s: &str) -> Result<(), String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "`{s}`: {why}; only rule files inside the repository are allowed"
+        ))
+    };
+    if s.is_empty() {
+        return refuse("empty path");
+    }
+    if s.contains("://") || s.starts_with("http:") || s.starts_with("https:") {
+        return refuse("a URL");
+    }
+    if s == "auto" || ["p/", "r/", "s/", "c/"].iter().any(|p| s.starts_with(p)) {
+        return refuse("a Semgrep registry id");
+    }
+    if s.starts_with('/') || s.starts_with('~') || s.contains('\\') || s.contains(':') {
+        return refuse("an absolute path");
+    }
+    if s.starts_with('-') {
+        return refuse("looks like a command-line option");
+    }
+    if s.split('/').any(|seg| seg == "..") {
+        return refuse("`..` leaves the repository");
+    }
+    Ok(())
+}
+
+#[path = "repo_config/spans.rs"]
+mod spans;
+use spans::Cx;
+
+#[cfg(test)]
+#[path = "repo_config/tests.rs"]
+mod tests;

@@ -1,0 +1,314 @@
+//! `flext-quality analyze`: the engine on a local checkout, with no GitHub and no database.
+//!
+//! Exit codes: 0 the gate passed, 1 it failed, 2 a usage, configuration or backend error.
+
+use crate::analysis::engine::{BackendReport, BackendStatus, Engine, Progress, TreeAnalysis};
+use crate::analysis::repo_config::{load_repo_config, parse_repo_config, ConfigSource, RepoConfig};
+use crate::analysis::sarif;
+use crate::domain::finding::{Finding, Severity};
+use crate::domain::gate::{self, GateConfig, GateInput, Verdict};
+use crate::domain::score::score;
+use crate::publish::local::{self, LocalReport};
+use anyhow::{Context, Result};
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Sarif,
+    Markdown,
+}
+
+pub struct AnalyzeOptions {
+    pub path: PathBuf,
+    pub base: Option<String>,
+    pub format: Format,
+    pub config: Option<PathBuf>,
+    pub sarif: Vec<PathBuf>,
+}
+
+/// A failure that is the user's to fix (exit code 2), told in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn load_config(options: &AnalyzeOptions) -> Result<RepoConfig> {
+    if let Some(file) = &options.config {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| UsageError(format!("--config {}: {e}", file.display())))?;
+        let source = if file.file_name().is_some_and(|n| n == "pyproject.toml") {
+            ConfigSource::PyProject
+        } else {
+            ConfigSource::FlextToml
+        };
+        return parse_repo_config(&text, source).map_err(|e| UsageError(e.to_string()).into());
+    }
+    let root = options.path.clone();
+    match load_repo_config(|name| std::fs::read_to_string(root.join(name)).ok()) {
+        Ok(Some((config, _))) => Ok(config),
+        Ok(None) => Ok(RepoConfig::default()),
+        Err(e) => Err(UsageError(e.to_string()).into()),
+    }
+}
+
+fn import_sarif(
+    files: &[PathBuf],
+    root: &Path,
+) -> Result<Vec<(BackendReport, crate::analysis::parse::ParseOutput)>> {
+    files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| UsageError(format!("--sarif {}: {e}", file.display())))?;
+            let parsed = sarif::parse(&text, root)
+                .map_err(|e| UsageError(format!("--sarif {}: {e}", file.display())))?;
+            let name = parsed
+                .findings
+                .first()
+                .map(|f| f.backend.clone())
+                .unwrap_or_else(|| "sarif".into());
+            let mut report = BackendReport::new(&name);
+            report.version = Some(format!("imported from {}", file.display()));
+            report.dropped = parsed.dropped.clone();
+            report.tool_errors = parsed.tool_errors.clone();
+            Ok((report, parsed))
+        })
+        .collect()
+}
+
+/// Draws one live line per backend on stderr while the analysis runs.
+fn spawn_progress(
+    live: bool,
+) -> (
+    tokio::sync::mpsc::UnboundedSender<Progress>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    let handle = tokio::spawn(async move {
+        let mut rows: Vec<(String, Instant, Option<BackendReport>)> = Vec::new();
+        let mut drawn = 0usize;
+        let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+        let mut tick = 0usize;
+        loop {
+            let event = if live {
+                match tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {
+                    Ok(None) => break,
+                    Ok(Some(e)) => Some(e),
+                    Err(_) => None,
+                }
+            } else {
+                match rx.recv().await {
+                    None => break,
+                    Some(e) => Some(e),
+                }
+            };
+            match event {
+                Some(Progress::Started(name)) => rows.push((name, Instant::now(), None)),
+                Some(Progress::Finished(report)) => {
+                    if !live {
+                        eprintln!(
+                            "{} {} in {:.1}s",
+                            report.name,
+                            status_word(&report.status),
+                            report.elapsed_ms as f64 / 1000.0
+                        );
+                    }
+                    if let Some(row) = rows.iter_mut().find(|r| r.0 == report.name) {
+                        row.2 = Some(report);
+                    }
+                }
+                None => {}
+            }
+            if live {
+                tick += 1;
+                let mut err = std::io::stderr().lock();
+                if drawn > 0 {
+                    let _ = write!(err, "\x1b[{drawn}A");
+                }
+                for (name, started, done) in &rows {
+                    let line = match done {
+                        None => format!(
+                            "{} {name:<8} {:>6.1}s",
+                            frames[tick % frames.len()],
+                            started.elapsed().as_secs_f64()
+                        ),
+                        Some(r) => format!(
+                            "{} {name:<8} {:>6.1}s {}",
+                            if r.status == BackendStatus::Ok {
+                                '✓'
+                            } else {
+                                '✗'
+                            },
+                            r.elapsed_ms as f64 / 1000.0,
+                            status_word(&r.status)
+                        ),
+                    };
+                    let _ = writeln!(err, "\x1b[2K{line}");
+                }
+                drawn = rows.len();
+            }
+        }
+    });
+    (tx, handle)
+}
+
+fn status_word(s: &BackendStatus) -> String {
+    match s {
+        BackendStatus::Ok => "done".into(),
+        BackendStatus::Failed(why) => format!("failed: {why}"),
+        BackendStatus::TimedOut => "timed out".into(),
+        BackendStatus::NotApplicable(why) => format!("skipped ({why})"),
+    }
+}
+
+/// Writes `rev`'s tree to a temporary directory (for `--base`).
+fn materialise_rev(path: &Path, rev: &str) -> Result<tempfile::TempDir> {
+    let repo = git2::Repository::open(path).map_err(|_| {
+        UsageError(format!(
+            "--base needs {} to be the root of a git work tree",
+            path.display()
+        ))
+    })?;
+    let object = repo
+        .revparse_single(rev)
+        .map_err(|e| UsageError(format!("--base {rev}: {}", e.message())))?;
+    let commit = object
+        .peel_to_commit()
+        .map_err(|_| UsageError(format!("--base {rev} is not a commit")))?;
+    let dir = tempfile::Builder::new()
+        .prefix("flext-quality-base-")
+        .tempdir()?;
+    let mut checkout = git2::build::CheckoutBuilder::new();
+    checkout.target_dir(dir.path()).force().update_index(false);
+    repo.checkout_tree(commit.as_object(), Some(&mut checkout))
+        .context("checking out the base")?;
+    Ok(dir)
+}
+
+/// Runs `analyze` and returns what to print and the exit code.
+pub async fn analyze(
+    engine: &Engine,
+    server_gate: &GateConfig,
+    options: &AnalyzeOptions,
+) -> Result<(String, u8)> {
+    if !options.path.is_dir() {
+        return Err(UsageError(format!("{} is not a directory", options.path.display())).into());
+    }
+    let root = options.path.canonicalize()?;
+    let config = load_config(options)?;
+    let gate_config = server_gate.tightened_by(&config.gate);
+    let key = format!("local-{}", root.display());
+    let live = options.format == Format::Text && std::io::stderr().is_terminal();
+    let (progress, drawer) = spawn_progress(live);
+    let head = engine
+        .analyse_with_imports(
+            &root,
+            &config,
+            &key,
+            Some(progress.clone()),
+            import_sarif(&options.sarif, &root)?,
+        )
+        .await;
+    let base: Option<TreeAnalysis> = match &options.base {
+        None => None,
+        Some(rev) => {
+            let dir = materialise_rev(&root, rev)?;
+            Some(
+                engine
+                    .analyse(dir.path(), &config, &key, Some(progress.clone()))
+                    .await?,
+            )
+        }
+    };
+    drop(progress);
+    let _ = drawer.await;
+    let head = head?;
+
+    let new: Option<HashSet<String>> = base.as_ref().map(|b| {
+        let before: HashSet<&str> = b.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+        head.findings
+            .iter()
+            .filter(|f| !before.contains(f.fingerprint.as_str()))
+            .map(|f| f.fingerprint.clone())
+            .collect()
+    });
+    let fixed: Vec<Finding> = base
+        .as_ref()
+        .map(|b| {
+            let after: HashSet<&str> = head
+                .findings
+                .iter()
+                .map(|f| f.fingerprint.as_str())
+                .collect();
+            b.findings
+                .iter()
+                .filter(|f| !after.contains(f.fingerprint.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let s = score(
+        head.findings.iter().map(|f| (f.category, f.severity)),
+        head.ncloc,
+    );
+    let base_score = base
+        .as_ref()
+        .map(|b| score(b.findings.iter().map(|f| (f.category, f.severity)), b.ncloc).score);
+    let gated: Vec<Severity> = head
+        .findings
+        .iter()
+        .filter(|f| new.as_ref().is_none_or(|n| n.contains(&f.fingerprint)))
+        .map(|f| f.severity)
+        .collect();
+    let gate = if head.any_backend_ran() {
+        gate::evaluate(
+            &gate_config,
+            &GateInput {
+                new_severities: &gated,
+                score: &s,
+                base_score,
+            },
+        )
+    } else {
+        gate::neutral("no backend could run")
+    };
+    let report = LocalReport {
+        findings: &head.findings,
+        new: new.as_ref(),
+        fixed: &fixed,
+        base: options.base.as_deref(),
+        score: &s,
+        gate: &gate,
+        backends: &head.reports,
+    };
+    let text = match options.format {
+        Format::Text => local::text(&report, std::io::stdout().is_terminal()),
+        Format::Json => serde_json::to_string_pretty(&local::json(&report))?,
+        Format::Sarif => serde_json::to_string_pretty(&local::sarif(&report))?,
+        Format::Markdown => local::markdown(&report),
+    };
+    let backend_error = head
+        .reports
+        .iter()
+        .chain(base.iter().flat_map(|b| b.reports.iter()))
+        .any(|r| matches!(r.status, BackendStatus::Failed(_) | BackendStatus::TimedOut));
+    let code = match gate.verdict {
+        _ if backend_error => 2,
+        Verdict::Success => 0,
+        Verdict::Failure => 1,
+        Verdict::Neutral => 2,
+    };
+    Ok((text, code))
+}
+
+/// The message and exit code for an error: 2 for everything `analyze` can fail with.
+pub fn describe_error(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<UsageError>() {
+        Some(u) => u.0.clone(),
+        None => format!("{e:#}"),
+    }
+}
