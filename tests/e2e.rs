@@ -6,6 +6,7 @@ mod harness;
 mod support;
 
 use harness::app::{fixture, retarget, Options, TestApp, INSTALLATION};
+use harness::scenario::{pr_payload, push_payload, wait_for_completed};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -45,31 +46,6 @@ const NEW_CLEAN: &str = r#""""New feature."""
 def feature():
     return 42
 "#;
-
-fn push_payload(app: &TestApp, before: &str, after: &str) -> Value {
-    let mut p = fixture("push", "with-new-branch.payload.json");
-    retarget(&mut p, &app.github, OWNER, REPO, REPO_ID);
-    p["ref"] = "refs/heads/main".into();
-    p["before"] = before.into();
-    p["after"] = after.into();
-    p["created"] = false.into();
-    p["deleted"] = false.into();
-    p
-}
-
-fn pr_payload(app: &TestApp, action: &str, number: u64, head: &str, base: &str) -> Value {
-    let mut p = fixture("pull_request", "opened.payload.json");
-    retarget(&mut p, &app.github, OWNER, REPO, REPO_ID);
-    p["action"] = action.into();
-    p["number"] = number.into();
-    let pr = &mut p["pull_request"];
-    pr["number"] = number.into();
-    pr["head"]["sha"] = head.into();
-    pr["head"]["ref"] = "feature".into();
-    pr["base"]["sha"] = base.into();
-    pr["base"]["ref"] = "main".into();
-    p
-}
 
 /// Ruff's own findings on a tree, run bare: (path, rule, message) — the oracle for "new".
 fn bare_ruff(bare_repo: &std::path::Path, sha: &str) -> Vec<(String, String, String, String)> {
@@ -140,21 +116,6 @@ fn oracle_new(
     new
 }
 
-async fn wait_for_completed(app: &TestApp, sha: &str, limit: Duration) -> support::CheckRun {
-    let started = Instant::now();
-    loop {
-        let runs = app.github.check_runs_for(sha);
-        if let Some(done) = runs.iter().find(|r| r.status == "completed") {
-            return done.clone();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "no completed check run on {sha} after {limit:?}: {runs:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::Engine) {
     let app = TestApp::start(Options {
         engine,
@@ -181,7 +142,7 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
         .webhook(
             "push",
             "delivery-push-1",
-            &push_payload(&app, &"0".repeat(40), &main1),
+            &push_payload(&app.github, OWNER, REPO, REPO_ID, &"0".repeat(40), &main1),
         )
         .await;
     assert_eq!(status, 202, "{body}");
@@ -223,7 +184,16 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
         .webhook(
             "pull_request",
             "delivery-pr-1",
-            &pr_payload(&app, "opened", 1, &head1, &main1),
+            &pr_payload(
+                &app.github,
+                OWNER,
+                REPO,
+                REPO_ID,
+                "opened",
+                1,
+                &head1,
+                &main1,
+            ),
         )
         .await;
     let ack = sent.elapsed();
@@ -325,7 +295,16 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
         .webhook(
             "pull_request",
             "delivery-pr-1",
-            &pr_payload(&app, "opened", 1, &head1, &main1),
+            &pr_payload(
+                &app.github,
+                OWNER,
+                REPO,
+                REPO_ID,
+                "opened",
+                1,
+                &head1,
+                &main1,
+            ),
         )
         .await;
     assert_eq!((status, body.contains("duplicate")), (202, true), "{body}");
@@ -357,7 +336,16 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
         .webhook(
             "pull_request",
             "delivery-pr-2",
-            &pr_payload(&app, "synchronize", 1, &head2, &main1),
+            &pr_payload(
+                &app.github,
+                OWNER,
+                REPO,
+                REPO_ID,
+                "synchronize",
+                1,
+                &head2,
+                &main1,
+            ),
         )
         .await;
     assert_eq!(status, 202);
