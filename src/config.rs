@@ -23,6 +23,8 @@ pub struct Settings {
     pub trusted_build_scripts: bool,
     /// Server policy: rule overrides and the gate every repository starts from.
     pub policy: Policy,
+    /// Extra SARIF tools (`FLEXT_QUALITY_SARIF_TOOLS`, a JSON list of `{name, command}`).
+    pub sarif_tools: Vec<crate::analysis::backends::SarifTool>,
 }
 
 /// The operator's policy, from `FLEXT_QUALITY_POLICY_FILE` (the `[rules]` and `[gate]` tables of
@@ -141,6 +143,11 @@ impl Settings {
                     Policy::from_toml(&text)
                         .with_context(|| format!("FLEXT_QUALITY_POLICY_FILE {path}"))?
                 }
+            },
+            sarif_tools: match var("FLEXT_QUALITY_SARIF_TOOLS") {
+                None => Vec::new(),
+                Some(json) => crate::analysis::backends::SarifTool::parse_list(&json)
+                    .map_err(|e| anyhow::anyhow!("FLEXT_QUALITY_SARIF_TOOLS: {e}"))?,
             },
             data_dir,
         })

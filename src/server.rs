@@ -37,6 +37,7 @@ pub fn engine(settings: &Settings) -> Engine {
         cache_dir: Some(settings.data_dir.join("cache")),
         trusted_build_scripts: settings.trusted_build_scripts,
         policy: settings.policy.rules.clone(),
+        sarif_tools: settings.sarif_tools.clone(),
     }
 }
 

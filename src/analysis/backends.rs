@@ -262,3 +262,31 @@ pub struct TreeFacts {
     pub python_files: Vec<String>,
     pub has_cargo_toml: bool,
 }
+
+/// An extra tool the operator configured (`FLEXT_QUALITY_SARIF_TOOLS`): run in the sandbox at
+/// the tree's root, its standard output read as SARIF. Only the operator can name programs;
+/// a repository never can.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SarifTool {
+    /// The backend name its findings carry (`gitleaks`).
+    pub name: String,
+    /// Program and arguments; the program is looked up in the tools' environment, then PATH.
+    pub command: Vec<String>,
+}
+
+impl SarifTool {
+    /// Parses the JSON list in `FLEXT_QUALITY_SARIF_TOOLS`.
+    pub fn parse_list(json: &str) -> Result<Vec<SarifTool>, String> {
+        let tools: Vec<SarifTool> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        for t in &tools {
+            if t.name.trim().is_empty() || t.command.is_empty() {
+                return Err(format!("tool `{}` needs a name and a command", t.name));
+            }
+            if Kind::ALL.iter().any(|k| k.name() == t.name) {
+                return Err(format!("`{}` is a built-in backend's name", t.name));
+            }
+        }
+        Ok(tools)
+    }
+}

@@ -3,7 +3,7 @@
 //!
 //! One backend failing or timing out is reported as such; the others still count.
 
-use super::backends::{Kind, TreeFacts};
+use super::backends::{Kind, SarifTool, TreeFacts};
 use super::cache::ResultCache;
 use super::glob::GlobSet;
 use super::parse::ParseOutput;
@@ -95,6 +95,8 @@ pub struct Engine {
     pub trusted_build_scripts: bool,
     /// Server policy's rule overrides, applied before the repository's.
     pub policy: RuleOverrides,
+    /// Extra SARIF-producing tools the operator configured.
+    pub sarif_tools: Vec<SarifTool>,
 }
 
 /// Directories never analysed: version control, virtual environments, dependencies, builds.
@@ -229,10 +231,38 @@ impl Engine {
                 (kind, report, parsed)
             });
         }
+        let mut sarif_tasks = tokio::task::JoinSet::new();
+        for tool in &self.sarif_tools {
+            let (engine, root, tool, progress) = (
+                self.clone(),
+                root.to_path_buf(),
+                tool.clone(),
+                progress.clone(),
+            );
+            sarif_tasks.spawn(async move {
+                if let Some(p) = &progress {
+                    let _ = p.send(Progress::Started(tool.name.clone()));
+                }
+                let done = engine.run_sarif_tool(&tool, &root).await;
+                if let Some(p) = &progress {
+                    let _ = p.send(Progress::Finished(done.0.clone()));
+                }
+                done
+            });
+        }
         while let Some(done) = tasks.join_next().await {
             reports.push(done.context("a backend task panicked")?);
         }
         reports.sort_by_key(|(kind, _, _)| *kind);
+        let mut imports = imports;
+        while let Some(done) = sarif_tasks.join_next().await {
+            let (report, parsed) = done.context("a SARIF tool task panicked")?;
+            if report.status == BackendStatus::Ok {
+                imports.push((report, parsed));
+            } else {
+                imports.push((report, ParseOutput::default()));
+            }
+        }
 
         let mut raw: Vec<RawFinding> = Vec::new();
         for (_, report, parsed) in &reports {
@@ -316,6 +346,56 @@ impl Engine {
             }
             Err(status) => {
                 report.status = status;
+                (report, ParseOutput::default())
+            }
+        }
+    }
+
+    /// Runs an operator-configured tool and reads its standard output as SARIF; its findings
+    /// carry the configured name as their backend.
+    async fn run_sarif_tool(&self, tool: &SarifTool, root: &Path) -> (BackendReport, ParseOutput) {
+        let mut report = BackendReport::new(&tool.name);
+        let program = Path::new(&tool.command[0]);
+        let resolved = if program.is_absolute() {
+            Some(program.to_path_buf())
+        } else {
+            super::runner::find_tool(&self.tools_dir, &tool.command[0])
+        };
+        let Some(program) = resolved else {
+            report.status = BackendStatus::Failed(format!("{} is not installed", tool.command[0]));
+            return (report, ParseOutput::default());
+        };
+        let mut spec = RunSpec::new(program, root);
+        spec.args = tool.command[1..].iter().map(Into::into).collect();
+        spec.timeout = self.timeout;
+        let output = match run(&spec).await {
+            Ok(o) => o,
+            Err(e) => {
+                report.status = BackendStatus::Failed(format!("{e:#}"));
+                return (report, ParseOutput::default());
+            }
+        };
+        report.elapsed_ms = output.elapsed.as_millis() as u64;
+        if output.timed_out {
+            report.status = BackendStatus::TimedOut;
+            return (report, ParseOutput::default());
+        }
+        // Many SARIF tools exit non-zero when they find something: the output decides.
+        match super::sarif::parse(&String::from_utf8_lossy(&output.stdout), root) {
+            Ok(mut parsed) => {
+                for f in &mut parsed.findings {
+                    f.backend = tool.name.clone();
+                }
+                report.dropped = parsed.dropped.clone();
+                report.tool_errors = parsed.tool_errors.clone();
+                (report, parsed)
+            }
+            Err(e) => {
+                report.status = BackendStatus::Failed(format!(
+                    "{e} (exit {:?}: {})",
+                    output.exit_code,
+                    output.stderr_tail()
+                ));
                 (report, ParseOutput::default())
             }
         }
@@ -437,6 +517,9 @@ impl Engine {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 fn sanitise(key: &str) -> String {
     let s: String = key

@@ -150,6 +150,7 @@ impl TestApp {
             max_annotations: 1000,
             trusted_build_scripts: false,
             policy: Default::default(),
+            sarif_tools: Vec::new(),
         };
         let store = db.store.clone();
         let app = server::github_app(&settings).unwrap();

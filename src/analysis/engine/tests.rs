@@ -1,0 +1,95 @@
+use super::*;
+
+fn engine(sarif_tools: Vec<SarifTool>) -> Engine {
+    Engine {
+        tools_dir: PathBuf::from("/nonexistent"),
+        timeout: Duration::from_secs(30),
+        cache_dir: None,
+        trusted_build_scripts: false,
+        policy: RuleOverrides::default(),
+        sarif_tools,
+    }
+}
+
+const SARIF: &str = r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"Leaky","rules":[
+  {"id":"secret","properties":{"security-severity":"9.5"}}]}},
+  "results":[{"ruleId":"secret","message":{"text":"a key"},
+  "locations":[{"physicalLocation":{"artifactLocation":{"uri":"conf.py"},"region":{"startLine":1}}}]}]}]}"#;
+
+#[tokio::test]
+async fn an_operator_sarif_tool_runs_in_the_tree_and_its_findings_count() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("conf.py"), "KEY = 'abc'\n").unwrap();
+    std::fs::write(dir.path().join("out.sarif"), SARIF).unwrap();
+    // The "tool" prints a report and exits 1, as scanners do when they find something.
+    let tool = SarifTool {
+        name: "leaky".into(),
+        command: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "cat out.sarif; exit 1".into(),
+        ],
+    };
+    let config: RepoConfig = RepoConfig {
+        backends: super::super::repo_config::BackendsConfig {
+            explicit: true,
+            ruff: None,
+            mypy: None,
+            bandit: None,
+            semgrep: None,
+            clippy: None,
+        },
+        ..RepoConfig::default()
+    };
+    let result = engine(vec![tool])
+        .analyse(dir.path(), &config, "t", None)
+        .await
+        .unwrap();
+    assert_eq!(result.findings.len(), 1, "{:?}", result.reports);
+    let f = &result.findings[0];
+    assert_eq!(
+        (f.backend.as_str(), f.rule.as_str(), f.path.as_str()),
+        ("leaky", "secret", "conf.py")
+    );
+    assert_eq!(f.severity, crate::domain::finding::Severity::Critical);
+    let report = result.reports.iter().find(|r| r.name == "leaky").unwrap();
+    assert_eq!(
+        (report.status.clone(), report.findings),
+        (BackendStatus::Ok, 1)
+    );
+    assert!(result.any_backend_ran());
+}
+
+#[tokio::test]
+async fn a_broken_sarif_tool_is_reported_and_does_not_stop_the_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    let tool = SarifTool {
+        name: "broken".into(),
+        command: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "echo oops >&2; exit 3".into(),
+        ],
+    };
+    let result = engine(vec![tool])
+        .analyse(dir.path(), &RepoConfig::default(), "t", None)
+        .await
+        .unwrap();
+    let report = result.reports.iter().find(|r| r.name == "broken").unwrap();
+    match &report.status {
+        BackendStatus::Failed(why) => assert!(why.contains("oops"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn sarif_tool_lists_are_validated() {
+    assert!(SarifTool::parse_list(r#"[{"name":"x","command":["x","--sarif"]}]"#).is_ok());
+    assert!(
+        SarifTool::parse_list(r#"[{"name":"ruff","command":["ruff"]}]"#)
+            .unwrap_err()
+            .contains("built-in")
+    );
+    assert!(SarifTool::parse_list(r#"[{"name":"x","command":[]}]"#).is_err());
+    assert!(SarifTool::parse_list(r#"[{"name":"x","command":["x"],"shell":true}]"#).is_err());
+}
