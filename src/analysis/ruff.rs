@@ -27,19 +27,6 @@ struct RuffDiagnostic {
     url: Option<String>,
 }
 
-/// The arguments after `ruff` for one analysis of the current directory.
-pub fn check_args() -> Vec<&'static str> {
-    vec![
-        "check",
-        "--output-format=json",
-        "--exit-zero",
-        "--isolated",
-        "--no-cache",
-        "--quiet",
-        ".",
-    ]
-}
-
 pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> {
     let diagnostics: Vec<RuffDiagnostic> =
         serde_json::from_str(output).map_err(|e| ParseError::Json {

@@ -117,6 +117,15 @@ impl PipelineContext {
         self.store.mark_analysis_running(analysis.id).await
     }
 
+    /// The id of the check run `start_check_run` created for this analysis.
+    async fn check_run_id(&self, analysis_id: i64) -> Result<i64> {
+        self.store
+            .get_analysis(analysis_id)
+            .await?
+            .and_then(|a| a.check_run_id)
+            .context("the check run was never created")
+    }
+
     /// Completes the check run without a result, e.g. after the last failed attempt.
     pub async fn give_up(&self, analysis_id: i64, conclusion: &str, reason: &str) -> Result<()> {
         self.store.mark_analysis_failed(analysis_id, reason).await?;
@@ -220,12 +229,7 @@ impl PipelineContext {
         error: &str,
         config_sha: &str,
     ) -> Result<()> {
-        let check_run_id = self
-            .store
-            .get_analysis(analysis.id)
-            .await?
-            .and_then(|a| a.check_run_id)
-            .context("the check run was never created")?;
+        let check_run_id = self.check_run_id(analysis.id).await?;
         let body = json!({
             "status": "completed",
             "conclusion": "failure",
@@ -445,12 +449,7 @@ impl PipelineContext {
                 .min(config.report.max_annotations as usize),
             whole_code: !is_pr,
         };
-        let check_run_id = self
-            .store
-            .get_analysis(analysis.id)
-            .await?
-            .and_then(|a| a.check_run_id)
-            .context("the check run was never created")?;
+        let check_run_id = self.check_run_id(analysis.id).await?;
         let requests = completion_requests(&report, &rfc3339(unix_now()));
         let request_count = requests.len();
         timings.insert("total_ms".into(), started.elapsed().as_millis() as u64);

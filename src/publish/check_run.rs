@@ -109,16 +109,7 @@ pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
         }
     ));
     if !r.gate.conditions.is_empty() {
-        s.push_str("| condition | actual | required | result |\n| --- | --- | --- | --- |\n");
-        for c in &r.gate.conditions {
-            s.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
-                c.name,
-                c.actual,
-                c.threshold,
-                if c.passed { "pass" } else { "**fail**" }
-            ));
-        }
+        s.push_str(&super::gate_table(r.gate));
         if r.whole_code {
             s.push_str("\nA push to the default branch is gated on all open findings, not only new ones.\n");
         }

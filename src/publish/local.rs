@@ -236,16 +236,7 @@ pub fn markdown(r: &LocalReport<'_>) -> String {
         r.score.security, r.score.reliability, r.score.maintainability, r.score.ncloc
     ));
     if !r.gate.conditions.is_empty() {
-        s.push_str("| condition | actual | required | result |\n| --- | --- | --- | --- |\n");
-        for c in &r.gate.conditions {
-            s.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
-                c.name,
-                c.actual,
-                c.threshold,
-                if c.passed { "pass" } else { "**fail**" }
-            ));
-        }
+        s.push_str(&super::gate_table(r.gate));
         s.push('\n');
     }
     s.push_str("| file | line | severity | rule | message |\n| --- | --- | --- | --- | --- |\n");

@@ -27,27 +27,26 @@ pub struct JobRow {
     pub run_after: i64,
 }
 
-const CLAIM_POSTGRES: &str = "
-    UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,
-           lease_expires_at = $2, updated_at = $3
-    WHERE id = (
-        SELECT id FROM jobs
-        WHERE (state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_expires_at < $3)
-        ORDER BY run_after, id
-        LIMIT 1
-        FOR UPDATE SKIP LOCKED)
-    RETURNING id, kind, analysis_id, attempts, max_attempts, last_error, lease_expires_at";
-
-// SQLite has a single writer, so the sub-select and update cannot interleave with another claim.
-const CLAIM_SQLITE: &str = "
-    UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,
-           lease_expires_at = $2, updated_at = $3
-    WHERE id = (
-        SELECT id FROM jobs
-        WHERE (state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_expires_at < $3)
-        ORDER BY run_after, id
-        LIMIT 1)
-    RETURNING id, kind, analysis_id, attempts, max_attempts, last_error, lease_expires_at";
+/// Takes the next runnable job: queued and due, or running under an expired lease (its worker
+/// died). PostgreSQL skips rows other claimers hold; SQLite has a single writer, so the
+/// sub-select and the update cannot interleave with another claim there.
+fn claim_sql(engine: Engine) -> String {
+    let lock = match engine {
+        Engine::Postgres => "FOR UPDATE SKIP LOCKED",
+        Engine::Sqlite => "",
+    };
+    format!(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,
+                lease_expires_at = $2, updated_at = $3
+         WHERE id = (
+             SELECT id FROM jobs
+             WHERE (state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_expires_at < $3)
+             ORDER BY run_after, id
+             LIMIT 1
+             {lock})
+         RETURNING id, kind, analysis_id, attempts, max_attempts, last_error, lease_expires_at"
+    )
+}
 
 impl Store {
     /// Claims the next runnable job for `owner`, leasing it for `lease_ms`.
@@ -55,10 +54,7 @@ impl Store {
         let now = now_ms();
         // Read whether the job we are about to take was running under an expired lease; the
         // claim below overwrites that state.
-        let sql = match self.engine {
-            Engine::Postgres => CLAIM_POSTGRES,
-            Engine::Sqlite => CLAIM_SQLITE,
-        };
+        let sql = claim_sql(self.engine);
         let mut tx = self.pool.begin().await?;
         let expired_before: Vec<i64> =
             sqlx::query("SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < $1")
@@ -68,7 +64,7 @@ impl Store {
                 .iter()
                 .map(|r| col(r, "id"))
                 .collect::<Result<_>>()?;
-        let row = sqlx::query(sql)
+        let row = sqlx::query(&sql)
             .bind(owner)
             .bind(now + lease_ms)
             .bind(now)
