@@ -179,6 +179,7 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
     );
     git(&bare, &["update-ref", "refs/pull/1/head", &head1]);
     let requests_before = app.github.api_request_count();
+    let git_before = app.github.git_request_count();
     let sent = Instant::now();
     let (status, body) = app
         .webhook(
@@ -203,7 +204,16 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
     let elapsed = sent.elapsed();
     app.wait_idle(Duration::from_secs(30)).await;
     let requests = app.github.api_request_count() - requests_before;
-    println!("webhook→completed check run: {elapsed:?} (202 after {ack:?}); GitHub API requests: {requests}");
+    let git_requests = app.github.git_request_count() - git_before;
+    println!(
+        "webhook→completed check run: {elapsed:?} (202 after {ack:?}); GitHub API requests: {requests}; git HTTP requests: {git_requests}"
+    );
+    assert_eq!(
+        requests,
+        2,
+        "create in progress, then complete with the annotations: {:?}",
+        app.github.requests()
+    );
 
     assert_eq!(
         run.history.first().map(|h| h.status.as_str()),
