@@ -153,6 +153,8 @@ async fn tool_version(tool: &Path, kind: Kind) -> Option<String> {
         vec!["--version".into()]
     };
     spec.timeout = Duration::from_secs(60);
+    // Semgrep looks for a newer version before printing its own, unless told not to.
+    spec.env = kind.env(&std::env::temp_dir());
     let out = run(&spec).await.ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let version = text
@@ -326,6 +328,12 @@ impl Engine {
             return (report, ParseOutput::default());
         };
         report.version = tool_version(&tool, kind).await;
+        if kind == Kind::Semgrep {
+            if let Err(why) = semgrep_rules_inside(root, config) {
+                report.status = BackendStatus::Failed(why);
+                return (report, ParseOutput::default());
+            }
+        }
         let result = if kind.per_file() {
             self.run_per_file(kind, &tool, root, config, facts, &mut report)
                 .await
@@ -470,7 +478,19 @@ impl Engine {
             .as_ref()
             .map(|d| ResultCache::new(d.join("results")));
         let version = report.version.clone().unwrap_or_default();
-        let effective = kind.effective_config(config);
+        // Besides the file itself, Ruff's verdict on a file depends on which other files exist
+        // (isort's first-party detection), so the tree's file list is part of its key.
+        let mut effective = kind.effective_config(config);
+        if kind == Kind::Ruff {
+            let listing = facts.python_files.join("\n");
+            let digest = openssl::sha::sha256(listing.as_bytes());
+            effective.push_str(
+                &digest
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>(),
+            );
+        }
         let mut out = ParseOutput::default();
         let mut to_run: Vec<String> = Vec::new();
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
@@ -479,7 +499,9 @@ impl Engine {
                 to_run.push(file.clone());
                 continue;
             };
-            let content = std::fs::read(root.join(file)).unwrap_or_default();
+            let mut content = std::fs::read(root.join(file)).unwrap_or_default();
+            // The executable bit matters too (Ruff's EXE rules): it is part of what is keyed.
+            content.push(u8::from(is_executable(&root.join(file))));
             let key = ResultCache::key(kind.name(), &version, &effective, file, &content);
             match cache.get(&key) {
                 Some(findings) => {
@@ -516,6 +538,29 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+/// Semgrep reads its rule paths itself: each must resolve inside the tree, so a symbolic link
+/// in the repository cannot make it load files from elsewhere on the server.
+fn semgrep_rules_inside(root: &Path, config: &RepoConfig) -> Result<(), String> {
+    let canonical_root = root.canonicalize().map_err(|e| e.to_string())?;
+    for rule_path in config.backends.semgrep.iter().flat_map(|s| s.config.iter()) {
+        match root.join(rule_path).canonicalize() {
+            Ok(real) if real.starts_with(&canonical_root) => {}
+            Ok(_) => {
+                return Err(format!(
+                    "rule path `{rule_path}` resolves outside the repository"
+                ))
+            }
+            Err(e) => return Err(format!("rule path `{rule_path}`: {e}")),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

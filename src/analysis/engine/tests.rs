@@ -93,3 +93,22 @@ fn sarif_tool_lists_are_validated() {
     assert!(SarifTool::parse_list(r#"[{"name":"x","command":[]}]"#).is_err());
     assert!(SarifTool::parse_list(r#"[{"name":"x","command":["x"],"shell":true}]"#).is_err());
 }
+
+#[test]
+fn semgrep_rule_paths_must_stay_inside_the_tree() {
+    let outside = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("sneaky")).unwrap();
+    let config = |path: &str| {
+        super::super::repo_config::parse_repo_config(
+            &format!("[backends]\nsemgrep = {{ config = [\"{path}\"] }}\n"),
+            super::super::repo_config::ConfigSource::FlextToml,
+        )
+        .unwrap()
+    };
+    assert_eq!(semgrep_rules_inside(dir.path(), &config("rules")), Ok(()));
+    let err = semgrep_rules_inside(dir.path(), &config("sneaky")).unwrap_err();
+    assert!(err.contains("outside the repository"), "{err}");
+    assert!(semgrep_rules_inside(dir.path(), &config("missing")).is_err());
+}

@@ -1,0 +1,517 @@
+//! The real `flext-quality analyze` binary on projects (and git repositories) written by the
+//! tests, with the real pinned tools (`FLEXT_QUALITY_TOOLS_DIR`, default `.data/tools` in the
+//! crate) and a fresh `FLEXT_QUALITY_DATA_DIR` per run.
+//!
+//! Covers: the exit codes (0 gate passed, 1 gate failed, 2 bad path or invalid config, the
+//! message naming the file, line and key), `--base REV` marking exactly the added findings new
+//! and listing the fixed ones, `--format sarif` being structurally valid SARIF 2.1.0,
+//! `--format markdown` carrying the score line, `--sarif FILE` importing another tool's
+//! findings, and `--config FILE` replacing the tree's config.
+//!
+//! A missing tool fails the tests with the path it was looked for in; nothing skips.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CLEAN: &str = "\"\"\"Math helpers.\"\"\"\n\n\ndef add(a: int, b: int) -> int:\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n";
+
+/// Findings for Ruff (F401, F821), MyPy (return-value, name-defined) and Bandit (B404, B602).
+const PROBLEMS: &str = "import os\nimport subprocess\n\n\ndef run(cmd: str) -> int:\n    return subprocess.call(cmd, shell=True)\n\n\ndef convert(x: int) -> str:\n    return x\n\n\ndef check() -> None:\n    print(undefined_name)\n";
+
+#[test]
+fn a_clean_project_passes_with_exit_0() {
+    let p = project(&[("calc.py", CLEAN)]);
+    let out = analyze(p.path(), &[]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("gate passed"), "{out}");
+    let json = analyze(p.path(), &["--format", "json"]).json();
+    for name in ["ruff", "mypy", "bandit"] {
+        assert_eq!(
+            backend(&json, name)["status"]["state"],
+            "ok",
+            "{name}: {json:#}"
+        );
+    }
+}
+
+#[test]
+fn a_new_undefined_name_fails_the_gate_with_exit_1() {
+    let p = project(&[("calc.py", CLEAN), ("bad.py", "print(undefined_name)\n")]);
+    let out = analyze(p.path(), &["--format", "json"]);
+    assert_eq!(out.code, 1, "{out}");
+    let json = out.json();
+    assert_eq!(json["gate"]["verdict"], "failure", "{json:#}");
+    let f821 = findings(&json)
+        .into_iter()
+        .find(|f| f["rule"] == "F821")
+        .expect("F821");
+    assert_eq!(
+        (f821["path"].as_str(), f821["severity"].as_str()),
+        (Some("bad.py"), Some("major"))
+    );
+}
+
+#[test]
+fn a_bad_path_and_an_invalid_config_exit_2_with_a_precise_message() {
+    let p = project(&[("calc.py", CLEAN)]);
+    let out = analyze(&p.path().join("no-such-dir"), &[]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("no-such-dir") && out.stderr.contains("not a directory"),
+        "{out}"
+    );
+
+    let p = project(&[
+        ("calc.py", CLEAN),
+        (".flext-quality.toml", "[gate]\nmin_scor = 50\n"),
+    ]);
+    let out = analyze(p.path(), &[]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains(".flext-quality.toml:2: unknown key"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("min_scor"), "{out}");
+    assert!(
+        out.stdout.trim().is_empty(),
+        "no report on a config error: {out}"
+    );
+
+    let p = project(&[
+        ("calc.py", CLEAN),
+        ("f.toml", "[backends]\nruff = { select = 3 }\n"),
+    ]);
+    let config = p.path().join("f.toml");
+    let out = analyze(p.path(), &["--config", config.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains(":2:") && out.stderr.contains("backends.ruff.select"),
+        "{out}"
+    );
+}
+
+const BASE_V1: &str = "import os\n\n\ndef old() -> None:\n    print(undefined_one)\n\n\ndef keep(x: int) -> str:\n    return x\n";
+
+const BASE_V2: &str = "import os\n\nA = 1\nB = 2\nC = 3\n\n\ndef old() -> None:\n    print(os.sep)\n\n\ndef keep(x: int) -> str:\n    return x\n\n\ndef new() -> None:\n    print(undefined_two)\n";
+
+#[test]
+fn base_marks_exactly_the_added_findings_new_and_lists_the_fixed() {
+    let p = project(&[("app.py", BASE_V1), ("calc.py", CLEAN)]);
+    git(p.path(), &["init", "-q"]);
+    git(p.path(), &["add", "-A"]);
+    git(p.path(), &["commit", "-q", "-m", "v1"]);
+    std::fs::write(p.path().join("app.py"), BASE_V2).unwrap();
+
+    let out = analyze(p.path(), &["--base", "HEAD", "--format", "json"]);
+    assert_eq!(out.code, 1, "a new undefined name fails the gate: {out}");
+    let json = out.json();
+    assert_eq!(json["base"], "HEAD");
+    let head = findings(&json);
+    for f in &head {
+        let added = f["message"].as_str().unwrap().contains("undefined_two");
+        assert_eq!(f["is_new"], Value::Bool(added), "{f:#}");
+    }
+    let new: BTreeSet<(&str, &str)> = head
+        .iter()
+        .filter(|f| f["is_new"] == true)
+        .map(|f| (f["backend"].as_str().unwrap(), f["rule"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        new,
+        BTreeSet::from([("mypy", "name-defined"), ("ruff", "F821")])
+    );
+    // The untouched finding moved down three lines and is still not new.
+    let kept = head
+        .iter()
+        .find(|f| f["rule"] == "return-value")
+        .expect("return-value");
+    assert_eq!(
+        (kept["start_line"].as_u64(), &kept["is_new"]),
+        (Some(13), &Value::Bool(false))
+    );
+
+    let fixed: BTreeSet<(&str, &str)> = json["fixed"]
+        .as_array()
+        .expect("fixed")
+        .iter()
+        .map(|f| (f["backend"].as_str().unwrap(), f["rule"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        fixed,
+        BTreeSet::from([("mypy", "name-defined"), ("ruff", "F401"), ("ruff", "F821")]),
+        "{:#}",
+        json["fixed"]
+    );
+    for f in json["fixed"].as_array().unwrap() {
+        assert!(
+            !f["message"].as_str().unwrap().contains("undefined_two"),
+            "{f:#}"
+        );
+    }
+}
+
+#[test]
+fn sarif_output_is_structurally_valid_sarif_2_1_0() {
+    let p = project(&[("app.py", PROBLEMS), ("pkg/util.py", PROBLEMS)]);
+    let json = analyze(p.path(), &["--format", "json"]).json();
+    let out = analyze(p.path(), &["--format", "sarif"]);
+    assert_eq!(out.code, 1, "{out}");
+    let sarif = out.json();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert!(
+        sarif["$schema"]
+            .as_str()
+            .is_some_and(|s| s.contains("sarif-2.1.0")),
+        "{sarif:#}"
+    );
+    let ran: Vec<&str> = json["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["status"]["state"] == "ok")
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran, ["ruff", "mypy", "bandit"], "{:#}", json["backends"]);
+    let runs = sarif["runs"].as_array().expect("runs");
+    let names: Vec<&str> = runs
+        .iter()
+        .map(|r| r["tool"]["driver"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ran, "one run per backend that ran");
+    let mut results = 0;
+    for run in runs {
+        let driver = &run["tool"]["driver"];
+        let name = driver["name"].as_str().unwrap();
+        assert!(
+            driver["version"].as_str().is_some_and(|v| !v.is_empty()),
+            "{name}: {driver:#}"
+        );
+        let rules: Vec<&str> = driver["rules"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: no rules array"))
+            .iter()
+            .map(|r| r["id"].as_str().expect("rule id"))
+            .collect();
+        let run_results = run["results"].as_array().expect("results");
+        assert!(
+            !run_results.is_empty(),
+            "{name} has findings on this project"
+        );
+        for r in run_results {
+            let id = r["ruleId"].as_str().expect("ruleId");
+            let index = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+            assert_eq!(
+                rules.get(index),
+                Some(&id),
+                "{name}: ruleIndex points at ruleId: {r:#}"
+            );
+            assert!(
+                ["error", "warning", "note"].contains(&r["level"].as_str().unwrap_or("")),
+                "{r:#}"
+            );
+            assert!(
+                r["message"]["text"].as_str().is_some_and(|t| !t.is_empty()),
+                "{r:#}"
+            );
+            let location = &r["locations"][0]["physicalLocation"];
+            let uri = location["artifactLocation"]["uri"].as_str().expect("uri");
+            assert!(
+                p.path().join(uri).is_file(),
+                "{uri} names a file of the project"
+            );
+            assert!(
+                location["region"]["startLine"]
+                    .as_u64()
+                    .is_some_and(|l| l >= 1),
+                "{r:#}"
+            );
+        }
+        results += run_results.len();
+    }
+    assert_eq!(
+        results,
+        findings(&json).len(),
+        "every finding is a SARIF result"
+    );
+}
+
+#[test]
+fn markdown_carries_the_score_line() {
+    let p = project(&[("app.py", PROBLEMS)]);
+    let score = analyze(p.path(), &["--format", "json"]).json()["score"].clone();
+    let out = analyze(p.path(), &["--format", "markdown"]);
+    assert_eq!(out.code, 1, "{out}");
+    let header = format!(
+        "## flext-quality: grade {} · {:.1}",
+        score["grade"].as_str().unwrap(),
+        score["score"].as_f64().unwrap()
+    );
+    assert!(out.stdout.contains(&header), "no `{header}` in:\n{out}");
+    assert!(out.stdout.contains("Score = 100 − security"), "{out}");
+    assert!(out.stdout.contains("| `app.py` |"), "{out}");
+}
+
+#[test]
+fn sarif_import_adds_that_reports_findings() {
+    // Only Bandit runs natively; the Ruff findings come from Ruff's own SARIF report.
+    let p = project(&[
+        ("app.py", PROBLEMS),
+        (".flext-quality.toml", "[backends]\nbandit = {}\n"),
+    ]);
+    let reports = tempfile::tempdir().unwrap();
+    let sarif_file = reports.path().join("ruff.sarif");
+    let ruff = Command::new(tool("ruff"))
+        .args([
+            "check",
+            "--output-format=sarif",
+            "--isolated",
+            "--no-cache",
+            "--exit-zero",
+            ".",
+        ])
+        .current_dir(p.path())
+        .output()
+        .expect("running ruff");
+    assert!(
+        ruff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ruff.stderr)
+    );
+    std::fs::write(&sarif_file, &ruff.stdout).unwrap();
+    let sarif: Value = serde_json::from_slice(&ruff.stdout).unwrap();
+    let mut expected: Vec<(String, u64, String)> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let loc = &r["locations"][0]["physicalLocation"];
+            let uri = loc["artifactLocation"]["uri"].as_str().unwrap();
+            let name = uri.rsplit('/').next().unwrap().to_owned();
+            (
+                name,
+                loc["region"]["startLine"].as_u64().unwrap(),
+                r["ruleId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        expected.len() >= 2,
+        "ruff finds F401 and F821: {expected:?}"
+    );
+
+    let out = analyze(
+        p.path(),
+        &["--format", "json", "--sarif", sarif_file.to_str().unwrap()],
+    );
+    assert_eq!(out.code, 1, "the imported F821 fails the gate: {out}");
+    let json = out.json();
+    let mut imported: Vec<(String, u64, String)> = findings(&json)
+        .iter()
+        .filter(|f| f["backend"] == "ruff")
+        .map(|f| {
+            let key = (
+                f["path"].as_str().unwrap(),
+                f["start_line"].as_u64().unwrap(),
+            );
+            (
+                key.0.to_owned(),
+                key.1,
+                f["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    expected.sort();
+    imported.sort();
+    assert_eq!(imported, expected);
+    assert!(findings(&json).iter().any(|f| f["backend"] == "bandit"));
+    let ruff = backend(&json, "ruff");
+    assert!(
+        ruff["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("imported from")),
+        "{ruff:#}"
+    );
+    assert_eq!(backend(&json, "mypy")["status"]["state"], "not_applicable");
+}
+
+#[test]
+fn config_option_replaces_the_trees_config() {
+    let p = project(&[
+        ("app.py", "import os\n"),
+        (".flext-quality.toml", "[backends]\nbandit = {}\n"),
+    ]);
+    let out = analyze(p.path(), &["--format", "json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let json = out.json();
+    assert_eq!(
+        backend(&json, "ruff")["status"]["state"],
+        "not_applicable",
+        "the tree's config"
+    );
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let file = elsewhere.path().join("strict.toml");
+    std::fs::write(
+        &file,
+        "[backends]\nruff = {}\n\n[rules]\n\"ruff:F401\" = { severity = \"major\" }\n",
+    )
+    .unwrap();
+    let out = analyze(
+        p.path(),
+        &["--format", "json", "--config", file.to_str().unwrap()],
+    );
+    assert_eq!(
+        out.code, 1,
+        "F401 made major by --config fails the gate: {out}"
+    );
+    let json = out.json();
+    assert_eq!(backend(&json, "ruff")["status"]["state"], "ok");
+    for name in ["mypy", "bandit"] {
+        assert_eq!(
+            backend(&json, name)["status"]["state"],
+            "not_applicable",
+            "{name}"
+        );
+    }
+    let f401 = findings(&json)
+        .into_iter()
+        .find(|f| f["rule"] == "F401")
+        .expect("F401");
+    assert_eq!(f401["severity"], "major");
+
+    let out = analyze(
+        p.path(),
+        &[
+            "--config",
+            elsewhere.path().join("missing.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("--config") && out.stderr.contains("missing.toml"),
+        "{out}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn tools_dir() -> PathBuf {
+    std::env::var_os("FLEXT_QUALITY_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".data/tools"))
+}
+
+/// The tool in the tools' virtual environment; a missing one fails the test.
+fn tool(name: &str) -> PathBuf {
+    let path = tools_dir().join("venv/bin").join(name);
+    assert!(
+        path.is_file(),
+        "{name} is not installed at {}: run `flext-quality tools install` or scripts/test.sh (set FLEXT_QUALITY_TOOLS_DIR to use another tools dir)",
+        path.display()
+    );
+    path
+}
+
+/// `flext-quality analyze PATH ARGS…` with a fresh data dir, run from a scratch directory.
+fn analyze(path: &Path, args: &[&str]) -> Output {
+    for name in ["ruff", "mypy", "bandit", "semgrep"] {
+        tool(name);
+    }
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flext-quality"))
+        .arg("analyze")
+        .arg(path)
+        .args(args)
+        .current_dir(data.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("FLEXT_QUALITY_POLICY_FILE")
+        .env_remove("FLEXT_QUALITY_SARIF_TOOLS")
+        .env("FLEXT_QUALITY_DATA_DIR", data.path())
+        .env("FLEXT_QUALITY_TOOLS_DIR", tools_dir())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("running flext-quality");
+    Output {
+        code: out.status.code().expect("exited with a code"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn findings(json: &Value) -> Vec<&Value> {
+    json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .collect()
+}
+
+fn backend<'a>(json: &'a Value, name: &str) -> &'a Value {
+    let all = json["backends"].as_array().expect("backends");
+    let by_name: BTreeMap<&str, &Value> = all
+        .iter()
+        .map(|b| (b["name"].as_str().unwrap(), b))
+        .collect();
+    by_name
+        .get(name)
+        .unwrap_or_else(|| panic!("no backend {name}: {all:#?}"))
+}
+
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git is installed");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
