@@ -112,3 +112,45 @@ fn semgrep_rule_paths_must_stay_inside_the_tree() {
     assert!(err.contains("outside the repository"), "{err}");
     assert!(semgrep_rules_inside(dir.path(), &config("missing")).is_err());
 }
+
+#[tokio::test]
+async fn clippy_runs_on_a_crate_in_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"probe\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("src/lib.rs"),
+        "pub fn f() -> i32 {\n    return 1;\n}\n",
+    )
+    .unwrap();
+    let config = super::super::repo_config::parse_repo_config(
+        "[backends]\nclippy = {}\n",
+        super::super::repo_config::ConfigSource::FlextToml,
+    )
+    .unwrap();
+    let mut engine = engine(Vec::new());
+    // Without the network sandbox Clippy only runs for trusted code; this test's code is.
+    engine.trusted_build_scripts = true;
+    engine.timeout = Duration::from_secs(300);
+    let result = engine
+        .analyse(dir.path(), &config, "t", None)
+        .await
+        .unwrap();
+    let report = result.reports.iter().find(|r| r.name == "clippy").unwrap();
+    assert_eq!(report.status, BackendStatus::Ok, "{report:?}");
+    assert!(report.version.is_some(), "{report:?}");
+    let f = result
+        .findings
+        .iter()
+        .find(|f| f.rule == "clippy::needless_return")
+        .unwrap_or_else(|| panic!("{:?}", result.findings));
+    assert_eq!((f.path.as_str(), f.start_line), ("src/lib.rs", 2));
+    assert!(
+        !dir.path().join("target").exists(),
+        "the build goes to a scratch directory"
+    );
+}
