@@ -131,6 +131,17 @@ mod tests {
     }
 
     #[test]
+    fn never_panics_on_mutated_output() {
+        let root = std::env::temp_dir();
+        let sample = r#"[{"cell":null,"code":"F821","end_location":{"column":19,"row":2},"filename":"/tmp/a.py",
+            "fix":null,"location":{"column":5,"row":2},"message":"Undefined name `x`","noqa_row":2,
+            "url":"https://docs.astral.sh/ruff/rules/undefined-name"}]"#;
+        crate::analysis::parse::testutil::no_panic(&[sample, "[]"], 5000, |input| {
+            let _ = parse(input, &root);
+        });
+    }
+
+    #[test]
     fn version_is_read() {
         assert_eq!(parse_version("ruff 0.17.6\n").as_deref(), Some("0.17.6"));
     }
