@@ -72,11 +72,6 @@ pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> 
     Ok(out)
 }
 
-/// Reads `ruff 0.17.6` style version output.
-pub fn parse_version(output: &str) -> Option<String> {
-    output.split_whitespace().nth(1).map(str::to_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,10 +134,5 @@ mod tests {
         crate::analysis::parse::testutil::no_panic(&[sample, "[]"], 5000, |input| {
             let _ = parse(input, &root);
         });
-    }
-
-    #[test]
-    fn version_is_read() {
-        assert_eq!(parse_version("ruff 0.17.6\n").as_deref(), Some("0.17.6"));
     }
 }
