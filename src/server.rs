@@ -133,15 +133,19 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
     if settings.github.webhook_secrets.is_empty() {
         tracing::warn!("GITHUB_WEBHOOK_SECRET is not set: every webhook will be refused with 401");
     }
-    crate::tools::ensure_installed(&settings.tools_dir).await;
     let notify = Arc::new(tokio::sync::Notify::new());
     let ctx = pipeline_context(&settings, store.clone(), github);
-    let pool = spawn_workers(
-        ctx,
-        workers,
-        Duration::from_secs(settings.lease_secs),
-        notify.clone(),
-    );
+    // HTTP answers at once (webhooks are only recorded); workers start once the analysis tools
+    // are in place, which on a first start means installing them.
+    let pool: Arc<tokio::sync::Mutex<Option<Workers>>> = Arc::default();
+    {
+        let (pool, notify, tools_dir) = (pool.clone(), notify.clone(), settings.tools_dir.clone());
+        let lease = Duration::from_secs(settings.lease_secs);
+        tokio::spawn(async move {
+            crate::tools::ensure_installed(&tools_dir).await;
+            *pool.lock().await = Some(spawn_workers(ctx, workers, lease, notify));
+        });
+    }
     let app = router(app_state(&settings, store.clone(), notify));
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port))
         .await
@@ -157,7 +161,9 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
         .await
         .context("serving HTTP")?;
     tracing::info!("shutting down: finishing current jobs");
-    pool.stop().await;
+    if let Some(pool) = pool.lock().await.take() {
+        pool.stop().await;
+    }
     store.close().await;
     Ok(())
 }

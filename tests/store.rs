@@ -264,6 +264,24 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
         store.get_project(5).await.unwrap().unwrap().installation_id,
         None
     );
+    let added = WebhookWork::RepositoriesAdded {
+        installation_id: 9,
+        repositories: vec![ProjectUpsert {
+            default_branch: String::new(),
+            clone_url: String::new(),
+            ..project(5)
+        }],
+    };
+    store
+        .accept_delivery("ra", "installation_repositories", Some("added"), &added, 3)
+        .await
+        .unwrap();
+    let p = store.get_project(5).await.unwrap().unwrap();
+    assert_eq!(
+        (p.installation_id, p.default_branch.as_str()),
+        (Some(9), "main"),
+        "re-added, details kept"
+    );
     store
         .accept_delivery(
             "x1",

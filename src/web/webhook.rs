@@ -22,6 +22,9 @@ pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 pub struct Refusal {
     status: StatusCode,
     reason: String,
+    /// The delivery id, when the request carried one, so the log line can be traced in
+    /// GitHub's delivery list.
+    delivery: Option<String>,
 }
 
 impl Refusal {
@@ -29,13 +32,20 @@ impl Refusal {
         Refusal {
             status,
             reason: reason.into(),
+            delivery: None,
         }
+    }
+
+    fn for_delivery(mut self, delivery: Option<&str>) -> Self {
+        self.delivery = delivery.map(|d| d.chars().take(100).collect());
+        self
     }
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        tracing::warn!(status = self.status.as_u16(), reason = %self.reason, "webhook refused");
+        tracing::warn!(status = self.status.as_u16(), reason = %self.reason,
+            delivery = self.delivery.as_deref().unwrap_or("-"), "webhook refused");
         (self.status, format!("{}\n", self.reason)).into_response()
     }
 }
@@ -56,6 +66,19 @@ impl FromRequest<Arc<AppState>> for VerifiedDelivery {
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Refusal> {
         let (parts, body): (_, Body) = req.into_parts();
+        let delivery = header(&parts.headers, "x-github-delivery").map(str::to_owned);
+        Self::read(parts, body, state)
+            .await
+            .map_err(|r| r.for_delivery(delivery.as_deref()))
+    }
+}
+
+impl VerifiedDelivery {
+    async fn read(
+        parts: axum::http::request::Parts,
+        body: Body,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Refusal> {
         let too_big = || {
             Refusal::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
