@@ -103,6 +103,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The settings hold the secrets now; nothing started from here (pip, git, tools) needs
+    // them in its environment. Still single-threaded, so changing the environment is sound.
+    for secret in [
+        "GITHUB_PRIVATE_KEY",
+        "GITHUB_WEBHOOK_SECRET",
+        "DATABASE_URL",
+    ] {
+        std::env::remove_var(secret);
+    }
     init_logging(settings.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
