@@ -466,6 +466,24 @@ async fn analyses_and_findings_round_trip(store: Store) {
             .id,
         base.id
     );
+    // A base analysis left running (its worker died) does not block a real trigger.
+    let push = WebhookWork::Analyse(AnalysisRequest {
+        sha: "b".repeat(40),
+        trigger: "push".into(),
+        pr_number: None,
+        ..match request("x", false) {
+            WebhookWork::Analyse(r) => r,
+            _ => unreachable!(),
+        }
+    });
+    let outcome = store
+        .accept_delivery("p1", "push", None, &push, 3)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, DeliveryOutcome::Enqueued { analysis_id, .. } if analysis_id == base.id),
+        "{outcome:?}"
+    );
     store
         .mark_analysis_failed(base.id, "no tools")
         .await

@@ -320,7 +320,15 @@ async fn enqueue_analysis(
             let status: String = col(&row, "status")?;
             let check_run: Option<i64> = col(&row, "check_run_id")?;
             let pr_number: Option<i64> = col(&row, "pr_number")?;
-            let live = status == "queued" || status == "running";
+            // Live means a job is queued or running for it; a row left `running` by a base
+            // analysis that never finished has no job and must not block a real trigger.
+            let live = sqlx::query(
+                "SELECT id FROM jobs WHERE analysis_id = $1 AND state IN ('queued', 'running')",
+            )
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some();
             // A pull-request trigger brings the base to compare with; an analysis created by a
             // bare check suite lacks it, so the richer context wins while it has not started.
             if status == "queued" && pr_number.is_none() && r.pr_number.is_some() {
