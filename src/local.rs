@@ -107,7 +107,15 @@ fn spawn_progress(
                 }
             };
             match event {
-                Some(Progress::Started(name)) => rows.push((name, Instant::now(), None)),
+                Some(Progress::Started(name)) => {
+                    // With --base, each backend runs twice; the second row says which is which.
+                    let label = if rows.iter().any(|r| r.0 == name) {
+                        format!("{name} (base)")
+                    } else {
+                        name
+                    };
+                    rows.push((label, Instant::now(), None));
+                }
                 Some(Progress::Finished(report)) => {
                     if !live {
                         eprintln!(
@@ -117,7 +125,10 @@ fn spawn_progress(
                             report.elapsed_ms as f64 / 1000.0
                         );
                     }
-                    if let Some(row) = rows.iter_mut().find(|r| r.0 == report.name) {
+                    if let Some(row) = rows.iter_mut().find(|r| {
+                        r.2.is_none()
+                            && (r.0 == report.name || r.0 == format!("{} (base)", report.name))
+                    }) {
                         row.2 = Some(report);
                     }
                 }
