@@ -10,9 +10,14 @@
 //!
 //! A missing tool fails the tests with the path it was looked for in; nothing skips.
 
+mod harness;
+mod support;
+
+use harness::tools::{tool, tools_dir};
+
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const CLEAN: &str = "\"\"\"Math helpers.\"\"\"\n\n\ndef add(a: int, b: int) -> int:\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n";
@@ -419,23 +424,6 @@ impl std::fmt::Display for Output {
             self.code, self.stdout, self.stderr
         )
     }
-}
-
-fn tools_dir() -> PathBuf {
-    std::env::var_os("FLEXT_QUALITY_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".data/tools"))
-}
-
-/// The tool in the tools' virtual environment; a missing one fails the test.
-fn tool(name: &str) -> PathBuf {
-    let path = tools_dir().join("venv/bin").join(name);
-    assert!(
-        path.is_file(),
-        "{name} is not installed at {}: run `flext-quality tools install` or scripts/test.sh (set FLEXT_QUALITY_TOOLS_DIR to use another tools dir)",
-        path.display()
-    );
-    path
 }
 
 /// `flext-quality analyze PATH ARGS…` with a fresh data dir, run from a scratch directory.

@@ -10,6 +10,11 @@
 //!
 //! A missing tool fails the tests with the path it was looked for in; nothing skips.
 
+mod harness;
+mod support;
+
+use harness::tools::{tool, tools_dir};
+
 use flext_quality::analysis::engine::{BackendReport, BackendStatus, Engine, TreeAnalysis};
 use flext_quality::analysis::repo_config::{parse_repo_config, ConfigSource, RepoConfig};
 use flext_quality::domain::finding::Severity;
@@ -465,23 +470,6 @@ async fn cache_follows_the_executable_bit() {
 // Helpers
 
 type Key = (String, i64, String);
-
-fn tools_dir() -> PathBuf {
-    std::env::var_os("FLEXT_QUALITY_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".data/tools"))
-}
-
-/// The tool in the tools' virtual environment; a missing one fails the test.
-fn tool(name: &str) -> PathBuf {
-    let path = tools_dir().join("venv/bin").join(name);
-    assert!(
-        path.is_file(),
-        "{name} is not installed at {}: run `flext-quality tools install` or scripts/test.sh (set FLEXT_QUALITY_TOOLS_DIR to use another tools dir)",
-        path.display()
-    );
-    path
-}
 
 fn engine(cache_dir: Option<PathBuf>) -> Engine {
     for name in ["ruff", "mypy", "bandit", "semgrep"] {

@@ -17,12 +17,7 @@ pub const APP_ID: u64 = 4242;
 pub const INSTALLATION: u64 = 77;
 pub const SECRET: &str = "test-webhook-secret";
 
-/// Where the pinned tools are installed (the README's test command installs them there).
-pub fn tools_dir() -> PathBuf {
-    std::env::var("FLEXT_QUALITY_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".data/tools"))
-}
+pub use super::tools::tools_dir;
 
 pub fn require_ruff() {
     let dir = tools_dir();
