@@ -14,16 +14,19 @@ command -v git >/dev/null || missing+=(git)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 command -v psql >/dev/null || missing+=(postgresql)
+# The jail every analysis tool runs in.
+command -v bwrap >/dev/null || missing+=(bubblewrap)
+# `python3 -m venv` needs ensurepip, which Debian ships separately.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
     || { echo "error: could not install ${missing[*]} (need root or sudo)"; exit 1; }
 fi
 
-# 2. The pinned analysis tools, in the same virtual environment `serve` uses.
-export FLEXT_QUALITY_DATA_DIR="${FLEXT_QUALITY_DATA_DIR:-$PWD/.data}"
-export FLEXT_QUALITY_TOOLS_DIR="${FLEXT_QUALITY_TOOLS_DIR:-$FLEXT_QUALITY_DATA_DIR/tools}"
-say "installing the pinned analysis tools into $FLEXT_QUALITY_TOOLS_DIR"
+# 2. The pinned analysis tools, where `serve` and `analyze` look for them by default
+#    (~/.local/share/flext-quality/tools, or FLEXT_QUALITY_TOOLS_DIR when set).
+say "installing the pinned analysis tools (if missing)"
 cargo run --quiet -- tools install
 
 # 3. PostgreSQL: use TEST_DATABASE_URL, or the local server, starting it if it is down.

@@ -1,30 +1,124 @@
 //! Settings from the environment (12-factor; a `.env` file is read if present).
 //!
-//! Secrets are held as [`SecretString`] so they never end up in logs or `Debug` output.
+//! [`AnalysisSettings`] are what running the tools needs (the local `analyze` reads only
+//! these); [`Settings`] adds the server's. Secrets are held as [`SecretString`] so they never
+//! end up in logs or `Debug` output. Paths are made absolute at start, so nothing depends on
+//! the working directory a tool is later started in.
 
+use crate::analysis::backends::sarif::SarifTool;
+use crate::analysis::jail::SandboxSetting;
+use crate::analysis::toolchain::absolute;
 use anyhow::{bail, Context, Result};
 use secrecy::{ExposeSecret, SecretString};
 use std::path::PathBuf;
 
+/// Every variable flext-quality reads, with what it means (for `--help` and `.env.example`).
+pub const VARIABLES: &[(&str, &str)] = &[
+    (
+        "DATABASE_URL",
+        "postgres://… for production; default an SQLite file in the data dir",
+    ),
+    ("GITHUB_APP_ID", "the GitHub App's numeric id"),
+    (
+        "GITHUB_PRIVATE_KEY",
+        "the App's private key, PEM text (\\n escapes accepted)",
+    ),
+    ("GITHUB_PRIVATE_KEY_PATH", "or a path to the PEM file"),
+    (
+        "GITHUB_WEBHOOK_SECRET",
+        "webhook secret(s), comma-separated while rotating",
+    ),
+    (
+        "GITHUB_API_URL",
+        "default https://api.github.com; GitHub Enterprise: https://HOST/api/v3",
+    ),
+    ("PORT", "HTTP port (default 3000)"),
+    ("PUBLIC_URL", "this server's public URL, for links"),
+    (
+        "FLEXT_QUALITY_DATA_DIR",
+        "mirrors, work trees, caches, the SQLite file (default ./.data)",
+    ),
+    (
+        "FLEXT_QUALITY_TOOLS_DIR",
+        "the pinned tools (default ~/.local/share/flext-quality/tools)",
+    ),
+    (
+        "FLEXT_QUALITY_SANDBOX",
+        "required (default) or off: run tools without the jail, trusted code only",
+    ),
+    (
+        "FLEXT_QUALITY_ANALYSIS_TIMEOUT_SECS",
+        "wall-clock limit per tool run (default 600)",
+    ),
+    (
+        "FLEXT_QUALITY_JOB_DEADLINE_SECS",
+        "limit of one whole analysis job (default 1800)",
+    ),
+    (
+        "FLEXT_QUALITY_MAX_FINDINGS_PER_BACKEND",
+        "findings kept per backend (default 20000)",
+    ),
+    (
+        "FLEXT_QUALITY_MAX_TREE_BYTES",
+        "largest commit analysed, in bytes (default 2 GiB)",
+    ),
+    (
+        "FLEXT_QUALITY_MAX_TREE_ENTRIES",
+        "most files a commit may have (default 200000)",
+    ),
+    (
+        "FLEXT_QUALITY_MAX_ATTEMPTS",
+        "attempts per analysis (default 3)",
+    ),
+    ("FLEXT_QUALITY_LEASE_SECS", "job lease (default 60)"),
+    (
+        "FLEXT_QUALITY_MAX_ANNOTATIONS",
+        "annotations per check run (default 1000)",
+    ),
+    (
+        "FLEXT_QUALITY_POLICY_FILE",
+        "server policy: rule overrides and the base gate (TOML)",
+    ),
+    (
+        "FLEXT_QUALITY_SARIF_TOOLS",
+        "extra tools, a JSON list of {name, command}, run in the jail",
+    ),
+    ("RUST_LOG", "log filter (default info)"),
+    ("LOG_FORMAT", "pretty (default) or json"),
+];
+
+/// What running the analysis tools needs: shared by `serve`, `worker` and `analyze`.
+#[derive(Debug, Clone)]
+pub struct AnalysisSettings {
+    /// Where the pinned tools live (absolute).
+    pub tools_dir: PathBuf,
+    /// Where caches live (absolute).
+    pub cache_dir: PathBuf,
+    pub sandbox: SandboxSetting,
+    pub analysis_timeout_secs: u64,
+    pub max_findings_per_backend: usize,
+    /// Server policy: rule overrides and the gate every repository starts from.
+    pub policy: Policy,
+    /// Extra SARIF tools (`FLEXT_QUALITY_SARIF_TOOLS`, a JSON list of `{name, command}`).
+    pub sarif_tools: Vec<SarifTool>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub analysis: AnalysisSettings,
     pub database_url: Option<SecretString>,
+    /// Absolute.
     pub data_dir: PathBuf,
     pub port: u16,
     pub public_url: Option<String>,
     pub log_format: LogFormat,
     pub github: GitHubSettings,
-    pub tools_dir: PathBuf,
-    pub analysis_timeout_secs: u64,
+    pub job_deadline_secs: u64,
     pub max_attempts: i64,
     pub lease_secs: u64,
     pub max_annotations: usize,
-    /// Run Clippy (which executes build scripts) even where the network sandbox is unavailable.
-    pub trusted_build_scripts: bool,
-    /// Server policy: rule overrides and the gate every repository starts from.
-    pub policy: Policy,
-    /// Extra SARIF tools (`FLEXT_QUALITY_SARIF_TOOLS`, a JSON list of `{name, command}`).
-    pub sarif_tools: Vec<crate::analysis::backends::SarifTool>,
+    pub max_tree_bytes: u64,
+    pub max_tree_entries: u64,
 }
 
 /// The operator's policy, from `FLEXT_QUALITY_POLICY_FILE` (the `[rules]` and `[gate]` tables of
@@ -62,6 +156,13 @@ pub struct GitHubSettings {
     pub api_url: String,
 }
 
+impl GitHubSettings {
+    /// True when the App can act: both its id and its key are set.
+    pub fn app_configured(&self) -> bool {
+        self.app_id.is_some() && self.private_key.is_some()
+    }
+}
+
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -76,12 +177,64 @@ fn parse_var<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
     }
 }
 
+/// `$XDG_DATA_HOME/flext-quality/tools`, i.e. `~/.local/share/flext-quality/tools`: one place
+/// per user, shared by `serve`, `worker` and `analyze` wherever they are started.
+pub fn default_tools_dir() -> PathBuf {
+    let data_home = var("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| std::env::temp_dir().join("flext-quality-data"));
+    data_home.join("flext-quality").join("tools")
+}
+
+fn data_dir() -> PathBuf {
+    absolute(&var("FLEXT_QUALITY_DATA_DIR").map_or_else(|| PathBuf::from(".data"), PathBuf::from))
+}
+
+impl AnalysisSettings {
+    /// Reads only what running the tools needs, so `analyze` works whatever the server's
+    /// settings say.
+    pub fn from_env() -> Result<AnalysisSettings> {
+        let tools_dir =
+            absolute(&var("FLEXT_QUALITY_TOOLS_DIR").map_or_else(default_tools_dir, PathBuf::from));
+        let sandbox = match var("FLEXT_QUALITY_SANDBOX") {
+            None => SandboxSetting::Required,
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("FLEXT_QUALITY_SANDBOX: {e}"))?,
+        };
+        Ok(AnalysisSettings {
+            tools_dir,
+            cache_dir: data_dir().join("cache"),
+            sandbox,
+            analysis_timeout_secs: parse_var("FLEXT_QUALITY_ANALYSIS_TIMEOUT_SECS", 600)?,
+            max_findings_per_backend: parse_var(
+                "FLEXT_QUALITY_MAX_FINDINGS_PER_BACKEND",
+                crate::analysis::engine::DEFAULT_MAX_FINDINGS,
+            )?,
+            policy: match var("FLEXT_QUALITY_POLICY_FILE") {
+                None => Policy::default(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading FLEXT_QUALITY_POLICY_FILE {path}"))?;
+                    Policy::from_toml(&text)
+                        .with_context(|| format!("FLEXT_QUALITY_POLICY_FILE {path}"))?
+                }
+            },
+            sarif_tools: match var("FLEXT_QUALITY_SARIF_TOOLS") {
+                None => Vec::new(),
+                Some(json) => SarifTool::parse_list(&json)
+                    .map_err(|e| anyhow::anyhow!("FLEXT_QUALITY_SARIF_TOOLS: {e}"))?,
+            },
+        })
+    }
+}
+
 impl Settings {
     /// Reads the settings from the process environment (after loading `.env`, if any).
     pub fn from_env() -> Result<Settings> {
-        let data_dir = var("FLEXT_QUALITY_DATA_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(".data"));
         let private_key = match (var("GITHUB_PRIVATE_KEY"), var("GITHUB_PRIVATE_KEY_PATH")) {
             (Some(pem), _) => Some(SecretString::from(pem.replace("\\n", "\n"))),
             (None, Some(path)) => Some(SecretString::from(
@@ -104,9 +257,6 @@ impl Settings {
             Some("json") => LogFormat::Json,
             Some(other) => bail!("LOG_FORMAT must be json or pretty, not `{other}`"),
         };
-        let tools_dir = var("FLEXT_QUALITY_TOOLS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| data_dir.join("tools"));
         let app_id = match var("GITHUB_APP_ID") {
             None => None,
             Some(v) => Some(
@@ -116,9 +266,10 @@ impl Settings {
             ),
         };
         Ok(Settings {
+            analysis: AnalysisSettings::from_env()?,
             database_url: var("DATABASE_URL").map(SecretString::from),
             port: parse_var("PORT", 3000)?,
-            public_url: var("PUBLIC_URL"),
+            public_url: var("PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
             log_format,
             github: GitHubSettings {
                 app_id,
@@ -129,27 +280,13 @@ impl Settings {
                     .trim_end_matches('/')
                     .to_owned(),
             },
-            tools_dir,
-            analysis_timeout_secs: parse_var("FLEXT_QUALITY_ANALYSIS_TIMEOUT_SECS", 600)?,
+            job_deadline_secs: parse_var("FLEXT_QUALITY_JOB_DEADLINE_SECS", 1800)?,
             max_attempts: parse_var("FLEXT_QUALITY_MAX_ATTEMPTS", 3)?,
             lease_secs: parse_var("FLEXT_QUALITY_LEASE_SECS", 60)?,
             max_annotations: parse_var("FLEXT_QUALITY_MAX_ANNOTATIONS", 1000)?,
-            trusted_build_scripts: parse_var("FLEXT_QUALITY_TRUST_BUILD_SCRIPTS", 0u8)? == 1,
-            policy: match var("FLEXT_QUALITY_POLICY_FILE") {
-                None => Policy::default(),
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading FLEXT_QUALITY_POLICY_FILE {path}"))?;
-                    Policy::from_toml(&text)
-                        .with_context(|| format!("FLEXT_QUALITY_POLICY_FILE {path}"))?
-                }
-            },
-            sarif_tools: match var("FLEXT_QUALITY_SARIF_TOOLS") {
-                None => Vec::new(),
-                Some(json) => crate::analysis::backends::SarifTool::parse_list(&json)
-                    .map_err(|e| anyhow::anyhow!("FLEXT_QUALITY_SARIF_TOOLS: {e}"))?,
-            },
-            data_dir,
+            max_tree_bytes: parse_var("FLEXT_QUALITY_MAX_TREE_BYTES", 2u64 << 30)?,
+            max_tree_entries: parse_var("FLEXT_QUALITY_MAX_TREE_ENTRIES", 200_000)?,
+            data_dir: data_dir(),
         })
     }
 

@@ -2,9 +2,12 @@
 //!
 //! Exit codes: 0 the gate passed, 1 it failed, 2 a usage, configuration or backend error.
 
-use crate::analysis::engine::{BackendReport, BackendStatus, Engine, Progress, TreeAnalysis};
+use crate::analysis::backends::sarif;
+use crate::analysis::backends::{ConfigFiles, LocalFiles};
+use crate::analysis::engine::{
+    AnalysisInput, BackendReport, BackendStatus, Engine, Progress, TreeAnalysis,
+};
 use crate::analysis::repo_config::{load_repo_config, parse_repo_config, ConfigSource, RepoConfig};
-use crate::analysis::sarif;
 use crate::domain::finding::{Finding, Severity};
 use crate::domain::gate::{self, GateConfig, GateInput, Verdict};
 use crate::domain::score::score;
@@ -13,6 +16,7 @@ use anyhow::{Context, Result};
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +33,29 @@ pub struct AnalyzeOptions {
     pub format: Format,
     pub config: Option<PathBuf>,
     pub sarif: Vec<PathBuf>,
+}
+
+/// The engine for a local analysis: the configured tools in a jail made with `sandbox`, the
+/// result cache, and MyPy's cache kept per checkout (the user runs their own code).
+pub async fn local_engine(
+    settings: &crate::config::AnalysisSettings,
+    sandbox: crate::analysis::jail::SandboxSetting,
+    root: &Path,
+) -> Engine {
+    let jail = crate::server::jail(settings, sandbox).await;
+    let key: String = root
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let tool_cache = settings.cache_dir.join("tools").join(key);
+    crate::server::engine(settings, jail, Some(tool_cache))
 }
 
 /// A failure that is the user's to fix (exit code 2), told in one line.
@@ -58,14 +85,15 @@ fn load_config(options: &AnalyzeOptions) -> Result<RepoConfig> {
 fn import_sarif(
     files: &[PathBuf],
     root: &Path,
-) -> Result<Vec<(BackendReport, crate::analysis::parse::ParseOutput)>> {
+) -> Result<Vec<(BackendReport, crate::analysis::backends::ParseOutput)>> {
     files
         .iter()
         .map(|file| {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| UsageError(format!("--sarif {}: {e}", file.display())))?;
-            let parsed = sarif::parse(&text, root)
+            let log = sarif::parse_log(&text, root, usize::MAX)
                 .map_err(|e| UsageError(format!("--sarif {}: {e}", file.display())))?;
+            let parsed = log.output;
             let name = parsed
                 .findings
                 .first()
@@ -75,6 +103,9 @@ fn import_sarif(
             report.version = Some(format!("imported from {}", file.display()));
             report.dropped = parsed.dropped.clone();
             report.tool_errors = parsed.tool_errors.clone();
+            if !log.failed.is_empty() {
+                report.status = BackendStatus::Failed(log.failed.join("; "));
+            }
             Ok((report, parsed))
         })
         .collect()
@@ -200,6 +231,20 @@ fn materialise_rev(path: &Path, rev: &str) -> Result<tempfile::TempDir> {
     Ok(dir)
 }
 
+/// Suppressions the working directory added against `rev`.
+fn added_suppressions(
+    path: &Path,
+    rev: &str,
+) -> Result<Vec<crate::domain::suppression::Suppression>> {
+    let repo = git2::Repository::open(path).context("opening the repository")?;
+    let tree = repo
+        .revparse_single(rev)
+        .and_then(|o| o.peel_to_tree())
+        .map_err(|e| UsageError(format!("--base {rev}: {}", e.message())))?;
+    let lines = crate::git::diff::added_lines_in_workdir(&repo, &tree)?;
+    Ok(crate::domain::suppression::added(&lines))
+}
+
 /// Runs `analyze` and returns what to print and the exit code.
 pub async fn analyze(
     engine: &Engine,
@@ -212,27 +257,33 @@ pub async fn analyze(
     let root = options.path.canonicalize()?;
     let config = load_config(options)?;
     let gate_config = server_gate.tightened_by(&config.gate);
-    let key = format!("local-{}", root.display());
+    let config_files: Arc<dyn ConfigFiles> = Arc::new(LocalFiles { root: root.clone() });
     let live = options.format == Format::Text && std::io::stderr().is_terminal();
     let (progress, drawer) = spawn_progress(live);
+    let input = AnalysisInput {
+        root: root.clone(),
+        config: config.clone(),
+        config_files: config_files.clone(),
+    };
     let head = engine
         .analyse_with_imports(
-            &root,
-            &config,
-            &key,
+            &input,
             Some(progress.clone()),
             import_sarif(&options.sarif, &root)?,
         )
         .await;
+    let mut suppressions = None;
     let base: Option<TreeAnalysis> = match &options.base {
         None => None,
         Some(rev) => {
             let dir = materialise_rev(&root, rev)?;
-            Some(
-                engine
-                    .analyse(dir.path(), &config, &key, Some(progress.clone()))
-                    .await?,
-            )
+            suppressions = Some(added_suppressions(&root, rev)?);
+            let input = AnalysisInput {
+                root: dir.path().to_path_buf(),
+                config: config.clone(),
+                config_files,
+            };
+            Some(engine.analyse(&input, Some(progress.clone())).await?)
         }
     };
     drop(progress);
@@ -275,17 +326,20 @@ pub async fn analyze(
         .filter(|f| new.as_ref().is_none_or(|n| n.contains(&f.fingerprint)))
         .map(|f| f.severity)
         .collect();
-    let gate = if head.any_backend_ran() {
+    let gate = if head.any_backend_applied() {
         gate::evaluate(
             &gate_config,
             &GateInput {
                 new_severities: &gated,
+                whole_code: new.is_none(),
                 score: &s,
                 base_score,
+                suppressions_added: suppressions.as_ref().map(|s: &Vec<_>| s.len() as u64),
+                failed_backends: &head.failed_backends(),
             },
         )
     } else {
-        gate::neutral("no backend could run")
+        gate::neutral("nothing to analyse")
     };
     let report = LocalReport {
         findings: &head.findings,

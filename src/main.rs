@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use flext_quality::config::{LogFormat, Settings};
+use flext_quality::config::{AnalysisSettings, LogFormat, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -49,6 +49,11 @@ enum Command {
         /// Import findings from a SARIF report made by another tool (repeatable).
         #[arg(long)]
         sarif: Vec<PathBuf>,
+        /// Run the tools in the bubblewrap jail: `auto` uses it when it works here and warns
+        /// when it does not (you are analysing your own code), `required` refuses to run
+        /// without it, `off` never uses it.
+        #[arg(long, value_enum, default_value_t = Sandbox::Auto)]
+        sandbox: Sandbox,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -74,6 +79,13 @@ enum ToolsAction {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum Sandbox {
+    Auto,
+    Required,
+    Off,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Text,
     Json,
@@ -84,8 +96,10 @@ enum Format {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only where a person reads them: not in files, pipes or log collectors.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -93,11 +107,38 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Makes this process's memory unreadable to other processes of the same user (no core dumps,
+/// no `/proc/<pid>/mem`, no ptrace), so nothing that escaped an analysis could read the keys
+/// and tokens it holds.
+fn harden_process() {
+    // SAFETY: prctl with these arguments only changes this process's dumpable flag.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    harden_process();
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
+    let settings = match &cli.command {
+        // `analyze` and `tools` read only the analysis settings: a server setting they do not
+        // use cannot stop them.
+        Command::Analyze { .. } | Command::Tools { .. } => None,
+        _ => match Settings::from_env() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let analysis = match &settings {
+        Some(s) => Ok(s.analysis.clone()),
+        None => AnalysisSettings::from_env(),
+    };
+    let analysis = match analysis {
+        Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::from(2);
@@ -112,7 +153,11 @@ fn main() -> ExitCode {
     ] {
         std::env::remove_var(secret);
     }
-    init_logging(settings.log_format);
+    init_logging(
+        settings
+            .as_ref()
+            .map_or(LogFormat::Pretty, |s| s.log_format),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -123,7 +168,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(run(cli.command, settings));
+    let result = runtime.block_on(run(cli.command, settings, analysis));
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -133,34 +178,40 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, settings: Settings) -> Result<ExitCode> {
+async fn run(
+    command: Command,
+    settings: Option<Settings>,
+    analysis: AnalysisSettings,
+) -> Result<ExitCode> {
     use flext_quality::server;
+    let server_settings = || settings.clone().context("server settings were not read");
     match command {
         Command::Serve {
             workers,
             no_workers,
         } => {
-            server::serve(settings, if no_workers { 0 } else { workers }).await?;
+            server::serve(server_settings()?, if no_workers { 0 } else { workers }).await?;
         }
-        Command::Worker { workers } => server::worker(settings, workers).await?,
+        Command::Worker { workers } => server::worker(server_settings()?, workers).await?,
         Command::Migrate => {
+            let settings = server_settings()?;
             let store = server::open_store(&settings).await?;
             store.close().await;
             println!("migrations applied ({})", settings.database_kind());
         }
         Command::Replay { file, event, url } => {
-            return replay(&settings, &file, &event, url).await;
+            return replay(&server_settings()?, &file, &event, url).await;
         }
         Command::Tools {
             action: ToolsAction::Install,
         } => {
-            let dir = settings.tools_dir.clone();
+            let dir = analysis.tools_dir.clone();
             tokio::task::spawn_blocking(move || flext_quality::tools::install(&dir))
                 .await
                 .context("install task")??;
             println!(
                 "analysis tools installed in {}",
-                settings.tools_dir.join("venv").display()
+                analysis.tools_dir.join("venv").display()
             );
         }
         Command::Analyze {
@@ -169,7 +220,9 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode> {
             format,
             config,
             sarif,
+            sandbox,
         } => {
+            use flext_quality::analysis::jail::{JailState, SandboxSetting};
             use flext_quality::local::{analyze, describe_error, AnalyzeOptions, Format as F};
             let options = AnalyzeOptions {
                 path,
@@ -183,9 +236,25 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode> {
                 config,
                 sarif,
             };
-            let engine = flext_quality::server::engine(&settings);
+            let sandbox = match (sandbox, analysis.sandbox) {
+                (_, SandboxSetting::Off) | (Sandbox::Off, _) => SandboxSetting::Off,
+                (Sandbox::Required, _) => SandboxSetting::Required,
+                (Sandbox::Auto, _) => SandboxSetting::Auto,
+            };
+            let root = options.path.canonicalize().unwrap_or(options.path.clone());
+            let engine = flext_quality::local::local_engine(&analysis, sandbox, &root).await;
+            match engine.jail.state() {
+                JailState::Unjailed(why) => eprintln!(
+                    "warning: the tools run without the bubblewrap jail ({why}); pass --sandbox required to refuse that"
+                ),
+                JailState::Unavailable(why) => {
+                    eprintln!("error: --sandbox required, but the jail cannot be made here: {why}");
+                    return Ok(ExitCode::from(2));
+                }
+                _ => {}
+            }
             return Ok(
-                match analyze(&engine, &settings.policy.gate, &options).await {
+                match analyze(&engine, &analysis.policy.gate, &options).await {
                     Ok((text, code)) => {
                         println!("{text}");
                         ExitCode::from(code)

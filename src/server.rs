@@ -1,7 +1,9 @@
 //! Wiring: builds the store, the GitHub client, the router and the workers from [`Settings`].
 
 use crate::analysis::engine::Engine;
-use crate::config::Settings;
+use crate::analysis::jail::{Jail, JailState, SandboxSetting};
+use crate::analysis::toolchain::Toolchain;
+use crate::config::{AnalysisSettings, Settings};
 use crate::git::checkout::Mirrors;
 use crate::github::app::GitHubApp;
 use crate::jobs::pipeline::PipelineContext;
@@ -10,6 +12,7 @@ use crate::store::Store;
 use crate::web::{router, AppState};
 use anyhow::{Context, Result};
 use secrecy::ExposeSecret;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,15 +32,43 @@ pub fn github_app(settings: &Settings) -> Result<Option<Arc<GitHubApp>>> {
     }
 }
 
-/// The analysis engine as configured for this server (or the local `analyze` command).
-pub fn engine(settings: &Settings) -> Engine {
+/// Makes the jail over the installed tools and proves it works (blocking work, off the async
+/// threads). `setting` overrides the configured one (the local `analyze` chooses its own).
+pub async fn jail(analysis: &AnalysisSettings, setting: SandboxSetting) -> Jail {
+    let tools_dir = analysis.tools_dir.clone();
+    tokio::task::spawn_blocking(move || Jail::new(setting, Toolchain::resolve(&tools_dir)))
+        .await
+        .expect("the jail probe does not panic")
+}
+
+/// Says at start, in one line, how the tools will run.
+pub fn log_jail_state(state: &JailState) {
+    match state {
+        JailState::Jailed => tracing::info!("{}", state.describe()),
+        JailState::Off | JailState::Unjailed(_) => tracing::warn!("{}", state.describe()),
+        JailState::Unavailable(_) => tracing::error!(
+            "{}; every analysis will conclude `failure` until bubblewrap works here (or set FLEXT_QUALITY_SANDBOX=off for trusted code only)",
+            state.describe()
+        ),
+    }
+}
+
+/// The analysis engine over `jail`. The server gives every run its own tool caches (analysed
+/// code could poison a shared one); `trusted_tool_cache` keeps them between runs, for the
+/// local `analyze` of one's own code.
+pub fn engine(
+    analysis: &AnalysisSettings,
+    jail: Jail,
+    trusted_tool_cache: Option<PathBuf>,
+) -> Engine {
     Engine {
-        tools_dir: settings.tools_dir.clone(),
-        timeout: Duration::from_secs(settings.analysis_timeout_secs),
-        cache_dir: Some(settings.data_dir.join("cache")),
-        trusted_build_scripts: settings.trusted_build_scripts,
-        policy: settings.policy.rules.clone(),
-        sarif_tools: settings.sarif_tools.clone(),
+        jail,
+        timeout: Duration::from_secs(analysis.analysis_timeout_secs),
+        result_cache: Some(analysis.cache_dir.join("results")),
+        tool_cache: trusted_tool_cache,
+        policy: analysis.policy.rules.clone(),
+        sarif_tools: analysis.sarif_tools.clone(),
+        max_findings: analysis.max_findings_per_backend,
     }
 }
 
@@ -45,15 +76,21 @@ pub fn pipeline_context(
     settings: &Settings,
     store: Store,
     github: Option<Arc<GitHubApp>>,
+    engine: Engine,
 ) -> Arc<PipelineContext> {
     Arc::new(PipelineContext {
         store,
         github,
         mirrors: Arc::new(Mirrors::new(settings.data_dir.join("mirrors"))),
-        engine: engine(settings),
-        gate: settings.policy.gate.clone(),
+        engine,
+        gate: settings.analysis.policy.gate.clone(),
         max_annotations: settings.max_annotations,
         public_url: settings.public_url.clone(),
+        job_deadline: Duration::from_secs(settings.job_deadline_secs),
+        tree_limits: crate::git::checkout::TreeLimits {
+            bytes: settings.max_tree_bytes,
+            entries: settings.max_tree_entries,
+        },
         mirror_locks: Default::default(),
     })
 }
@@ -105,6 +142,11 @@ pub fn app_state(
         app_id: settings.github.app_id,
         max_attempts: settings.max_attempts,
         job_notify: notify,
+        jail: Default::default(),
+        body_permits: Arc::new(tokio::sync::Semaphore::new(
+            crate::web::webhook::CONCURRENT_BODIES,
+        )),
+        body_timeout: crate::web::webhook::BODY_TIMEOUT,
     })
 }
 
@@ -134,19 +176,25 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
         tracing::warn!("GITHUB_WEBHOOK_SECRET is not set: every webhook will be refused with 401");
     }
     let notify = Arc::new(tokio::sync::Notify::new());
-    let ctx = pipeline_context(&settings, store.clone(), github);
+    let state = app_state(&settings, store.clone(), notify.clone());
     // HTTP answers at once (webhooks are only recorded); workers start once the analysis tools
     // are in place, which on a first start means installing them.
     let pool: Arc<tokio::sync::Mutex<Option<Workers>>> = Arc::default();
     {
-        let (pool, notify, tools_dir) = (pool.clone(), notify.clone(), settings.tools_dir.clone());
-        let lease = Duration::from_secs(settings.lease_secs);
+        let (pool, state, settings) = (pool.clone(), state.clone(), settings.clone());
+        let store = store.clone();
         tokio::spawn(async move {
-            crate::tools::ensure_installed(&tools_dir).await;
+            crate::tools::ensure_installed(&settings.analysis.tools_dir).await;
+            let jail = jail(&settings.analysis, settings.analysis.sandbox).await;
+            log_jail_state(jail.state());
+            *state.jail.write().unwrap_or_else(|e| e.into_inner()) = Some(jail.state().clone());
+            let engine = engine(&settings.analysis, jail, None);
+            let ctx = pipeline_context(&settings, store, github, engine);
+            let lease = Duration::from_secs(settings.lease_secs);
             *pool.lock().await = Some(spawn_workers(ctx, workers, lease, notify));
         });
     }
-    let app = router(app_state(&settings, store.clone(), notify));
+    let app = router(state);
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port))
         .await
         .with_context(|| format!("binding port {}", settings.port))?;
@@ -172,8 +220,11 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
 pub async fn worker(settings: Settings, workers: usize) -> Result<()> {
     let store = open_store(&settings).await?;
     let github = github_app(&settings)?;
-    crate::tools::ensure_installed(&settings.tools_dir).await;
-    let ctx = pipeline_context(&settings, store.clone(), github);
+    crate::tools::ensure_installed(&settings.analysis.tools_dir).await;
+    let jail = jail(&settings.analysis, settings.analysis.sandbox).await;
+    log_jail_state(jail.state());
+    let engine = engine(&settings.analysis, jail, None);
+    let ctx = pipeline_context(&settings, store.clone(), github, engine);
     let pool = spawn_workers(
         ctx,
         workers.max(1),

@@ -56,8 +56,7 @@ fn bare_ruff(bare_repo: &std::path::Path, sha: &str) -> Vec<(String, String, Str
         &["fetch", "-q", bare_repo.to_str().unwrap(), sha],
     );
     git(dir.path(), &["checkout", "-q", sha]);
-    let ruff =
-        flext_quality::analysis::runner::find_tool(&harness::app::tools_dir(), "ruff").unwrap();
+    let ruff = harness::tools::tool("ruff");
     let out = std::process::Command::new(ruff)
         .args([
             "check",

@@ -170,7 +170,7 @@ async fn nothing_to_analyse_is_neutral_with_the_reason() {
     assert_eq!(run.conclusion.as_deref(), Some("neutral"));
     let summary = run.summary.unwrap();
     assert!(
-        summary.contains("no backend could run") && summary.contains("no Python files"),
+        summary.contains("nothing to analyse") && summary.contains("no Python files"),
         "{summary}"
     );
     app.wait_idle(WAIT).await;

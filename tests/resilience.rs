@@ -191,7 +191,7 @@ async fn github_errors_are_retried_and_rate_limits_waited_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_unfetchable_repository_ends_neutral_with_the_reason() {
+async fn an_unfetchable_repository_fails_with_the_reason() {
     let (app, sha) = setup(Options {
         max_attempts: 2,
         ..Options::default()
@@ -222,7 +222,8 @@ async fn an_unfetchable_repository_ends_neutral_with_the_reason() {
     let job = app.store.get_job(job_id).await.unwrap().unwrap();
     assert_eq!(job.attempts, 2);
     let run = completed_run(&app, &sha, Duration::from_secs(10)).await;
-    assert_eq!(run.conclusion.as_deref(), Some("neutral"));
+    // A check never passes a gate it could not evaluate.
+    assert_eq!(run.conclusion.as_deref(), Some("failure"));
     let summary = run.summary.unwrap();
     assert!(summary.contains("fetching refs/heads/main"), "{summary}");
     assert!(

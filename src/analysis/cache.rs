@@ -13,6 +13,11 @@ pub struct ResultCache {
     dir: PathBuf,
 }
 
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -30,8 +35,8 @@ impl ResultCache {
             material.extend_from_slice(&(part.len() as u64).to_le_bytes());
             material.extend_from_slice(part.as_bytes());
         }
-        material.extend_from_slice(&openssl::sha::sha256(content));
-        hex(&openssl::sha::sha256(&material))
+        material.extend_from_slice(&sha256(content));
+        hex(&sha256(&material))
     }
 
     fn entry(&self, key: &str) -> PathBuf {

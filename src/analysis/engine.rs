@@ -1,21 +1,24 @@
-//! Runs the applicable backends concurrently over a work tree and turns their output into
-//! fingerprinted findings, with a report per backend (version, time, status) and the code size.
+//! Runs the applicable backends concurrently over a work tree, each in the jail, and turns
+//! their output into fingerprinted findings, with a report per backend (version, time, status)
+//! and the code size.
 //!
 //! One backend failing or timing out is reported as such; the others still count.
 
-use super::backends::{Kind, SarifTool, TreeFacts};
+use super::backends::{
+    self, sarif::SarifTool, Backend, ConfigFiles, Granularity, ParseOutput, Prepare, Scratch,
+    ToolRun, TreeFacts,
+};
 use super::cache::ResultCache;
 use super::glob::GlobSet;
-use super::parse::ParseOutput;
+use super::jail::{Jail, RunError, RunSpec};
 use super::repo_config::RepoConfig;
-use super::runner::{run, RunSpec};
 use crate::domain::finding::{Finding, RawFinding};
 use crate::domain::fingerprint;
 use crate::domain::policy::RuleOverrides;
-use crate::domain::score::ncloc;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -29,6 +32,13 @@ pub enum BackendStatus {
     NotApplicable(String),
 }
 
+impl BackendStatus {
+    /// The backend applied but produced no usable result.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, BackendStatus::Failed(_) | BackendStatus::TimedOut)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackendReport {
     pub name: String,
@@ -40,6 +50,12 @@ pub struct BackendReport {
     pub cached_files: usize,
     pub dropped: Vec<String>,
     pub tool_errors: Vec<String>,
+    /// Findings past `FLEXT_QUALITY_MAX_FINDINGS_PER_BACKEND`, counted but not kept.
+    #[serde(default)]
+    pub over_limit: usize,
+    /// How the tool was configured (the project's MyPy settings, say).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl BackendReport {
@@ -53,7 +69,15 @@ impl BackendReport {
             cached_files: 0,
             dropped: Vec::new(),
             tool_errors: Vec::new(),
+            over_limit: 0,
+            notes: Vec::new(),
         }
+    }
+
+    fn absorb(&mut self, parsed: &ParseOutput) {
+        self.dropped.extend(parsed.dropped.iter().cloned());
+        self.tool_errors.extend(parsed.tool_errors.iter().cloned());
+        self.over_limit += parsed.over_limit;
     }
 }
 
@@ -77,6 +101,25 @@ impl TreeAnalysis {
         self.reports.iter().any(|r| r.status == BackendStatus::Ok)
     }
 
+    /// True when some backend applied to the tree (ran, failed or timed out).
+    pub fn any_backend_applied(&self) -> bool {
+        self.reports
+            .iter()
+            .any(|r| !matches!(r.status, BackendStatus::NotApplicable(_)))
+    }
+
+    /// Backends that applied but failed, as "name: reason".
+    pub fn failed_backends(&self) -> Vec<String> {
+        self.reports
+            .iter()
+            .filter_map(|r| match &r.status {
+                BackendStatus::Failed(why) => Some(format!("{}: {why}", r.name)),
+                BackendStatus::TimedOut => Some(format!("{}: timed out", r.name)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn tool_versions(&self) -> HashMap<String, String> {
         self.reports
             .iter()
@@ -87,17 +130,24 @@ impl TreeAnalysis {
 
 #[derive(Debug, Clone)]
 pub struct Engine {
-    pub tools_dir: PathBuf,
+    pub jail: Jail,
+    /// Wall-clock limit of one tool run (the whole jail is killed at it).
     pub timeout: Duration,
-    /// Result cache and MyPy caches live here; `None` disables caching.
-    pub cache_dir: Option<PathBuf>,
-    /// Run Clippy (which runs build scripts) even without the network sandbox.
-    pub trusted_build_scripts: bool,
+    /// Per-file results of per-file backends, keyed by content; read and written only by
+    /// flext-quality, never by a tool. `None` disables it.
+    pub result_cache: Option<PathBuf>,
+    /// A cache the tools write themselves (MyPy's), kept between runs. Analysed code could
+    /// poison it, so only for trusted code (the local `analyze`); `None` gives each run its own.
+    pub tool_cache: Option<PathBuf>,
     /// Server policy's rule overrides, applied before the repository's.
     pub policy: RuleOverrides,
     /// Extra SARIF-producing tools the operator configured.
     pub sarif_tools: Vec<SarifTool>,
+    /// Findings kept per backend; the rest are counted.
+    pub max_findings: usize,
 }
+
+pub const DEFAULT_MAX_FINDINGS: usize = 20_000;
 
 /// Directories never analysed: version control, virtual environments, dependencies, builds.
 const SKIPPED_DIRS: [&str; 9] = [
@@ -112,8 +162,21 @@ const SKIPPED_DIRS: [&str; 9] = [
     ".mypy_cache",
 ];
 
-/// Python source files under `root`, relative, sorted.
-pub fn python_files(root: &Path) -> Vec<String> {
+/// Symbolic links under `root` (outside the skipped directories), relative, sorted.
+fn links(root: &Path) -> Vec<String> {
+    walk(root, &mut |_, kind| kind.is_symlink())
+}
+
+/// Source files under `root` whose names end with one of `extensions`, relative, sorted.
+fn source_files(root: &Path, extensions: &[&str]) -> Vec<String> {
+    walk(root, &mut |name, kind| {
+        kind.is_file() && extensions.iter().any(|e| name.ends_with(e))
+    })
+}
+
+/// Entries under `root` that `wanted(name, type)` picks, relative, sorted; skipped directories
+/// and links are not entered.
+fn walk(root: &Path, wanted: &mut dyn FnMut(&str, std::fs::FileType) -> bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -126,11 +189,10 @@ pub fn python_files(root: &Path) -> Vec<String> {
                 continue;
             };
             let child = rel.join(&name);
-            if kind.is_dir() {
-                if !SKIPPED_DIRS.contains(&name.as_str()) {
-                    stack.push(child);
-                }
-            } else if kind.is_file() && (name.ends_with(".py") || name.ends_with(".pyi")) {
+            if kind.is_dir() && !SKIPPED_DIRS.contains(&name.as_str()) {
+                stack.push(child.clone());
+            }
+            if wanted(&name, kind) {
                 out.push(child.to_string_lossy().replace('\\', "/"));
             }
         }
@@ -139,217 +201,148 @@ pub fn python_files(root: &Path) -> Vec<String> {
     out
 }
 
-/// `tool --version`, asked once per tool per process.
-async fn tool_version(tool: &Path, kind: Kind) -> Option<String> {
-    static VERSIONS: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
-    let versions = VERSIONS.get_or_init(Default::default);
-    if let Some(v) = versions.lock().ok()?.get(tool) {
-        return Some(v.clone());
-    }
-    let mut spec = RunSpec::new(tool, std::env::temp_dir());
-    spec.args = if kind == Kind::Clippy {
-        vec!["clippy".into(), "--version".into()]
-    } else {
-        vec!["--version".into()]
-    };
-    spec.timeout = Duration::from_secs(60);
-    // Semgrep looks for a newer version before printing its own, unless told not to.
-    spec.env = kind.env(&std::env::temp_dir());
-    let out = run(&spec).await.ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let version = text
-        .lines()
-        .next()?
-        .split_whitespace()
-        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()) && w.contains('.'))?
-        .to_owned();
-    versions
-        .lock()
-        .ok()?
-        .insert(tool.to_path_buf(), version.clone());
-    Some(version)
+/// Python source files under `root`, relative, sorted.
+pub fn python_files(root: &Path) -> Vec<String> {
+    source_files(root, &[".py", ".pyi"])
+}
+
+/// Everything one analysis reads: the tree, the configuration and where it came from.
+#[derive(Clone)]
+pub struct AnalysisInput {
+    pub root: PathBuf,
+    pub config: RepoConfig,
+    /// Files of the config commit (rules, the project's MyPy settings).
+    pub config_files: Arc<dyn ConfigFiles>,
 }
 
 impl Engine {
-    /// Analyses the files under `root` with `config`. `project_key` names the MyPy cache, so
-    /// repeated analyses of one project reuse it.
+    /// Analyses the tree with its config.
     pub async fn analyse(
         &self,
-        root: &Path,
-        config: &RepoConfig,
-        project_key: &str,
+        input: &AnalysisInput,
         progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
     ) -> Result<TreeAnalysis> {
-        self.analyse_with_imports(root, config, project_key, progress, Vec::new())
-            .await
+        self.analyse_with_imports(input, progress, Vec::new()).await
     }
 
     /// Like [`Engine::analyse`], plus findings imported from reports made elsewhere (SARIF
     /// files given to `analyze --sarif`), each with the report that describes it.
     pub async fn analyse_with_imports(
         &self,
-        root: &Path,
-        config: &RepoConfig,
-        project_key: &str,
+        input: &AnalysisInput,
         progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
         imports: Vec<(BackendReport, ParseOutput)>,
     ) -> Result<TreeAnalysis> {
+        let config = &input.config;
+        let root = &input.root;
         let excludes = GlobSet::new(&config.paths.exclude)
             .map_err(anyhow::Error::msg)
             .context("paths.exclude")?;
-        let facts = TreeFacts {
-            python_files: python_files(root)
+        let keep = |files: Vec<String>| -> Vec<String> {
+            files
                 .into_iter()
                 .filter(|f| !excludes.is_match(f))
-                .collect(),
-            has_cargo_toml: root.join("Cargo.toml").is_file(),
+                .collect()
         };
-        let facts = Arc::new(facts);
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut reports = Vec::new();
-        for kind in Kind::ALL {
-            if let Some(why) = kind.not_applicable(config, &facts, self.trusted_build_scripts) {
-                let mut r = BackendReport::new(kind.name());
+        let facts = Arc::new(TreeFacts {
+            python_files: keep(python_files(root)),
+            rust_files: keep(source_files(root, &[".rs"])),
+            links: links(root),
+            has_cargo_toml: root.join("Cargo.toml").is_file(),
+        });
+
+        // Built-in backends the config enables, then the operator's tools.
+        let mut planned: Vec<(Arc<dyn Backend>, Value)> = Vec::new();
+        let mut reports: Vec<(usize, BackendReport, ParseOutput)> = Vec::new();
+        for (i, b) in backends::builtin().iter().enumerate() {
+            let Some(options) = config.backends.options(b.name()) else {
+                let mut r = BackendReport::new(b.name());
+                r.status =
+                    BackendStatus::NotApplicable("not enabled in the repository config".into());
+                reports.push((i, r, ParseOutput::default()));
+                continue;
+            };
+            if let Err(why) = b.applies(&facts, options) {
+                let mut r = BackendReport::new(b.name());
                 r.status = BackendStatus::NotApplicable(why);
-                reports.push((kind, r, ParseOutput::default()));
+                reports.push((i, r, ParseOutput::default()));
                 continue;
             }
-            let (engine, root, config, facts, progress) = (
-                self.clone(),
-                root.to_path_buf(),
-                config.clone(),
-                facts.clone(),
-                progress.clone(),
-            );
-            let key = project_key.to_owned();
+            planned.push((Arc::new(Builtin(*b)), options.clone()));
+        }
+        for tool in &self.sarif_tools {
+            planned.push((Arc::new(tool.clone()), Value::Null));
+        }
+        let builtin_count = backends::builtin().len();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (backend, options) in planned {
+            let order = backends::builtin()
+                .iter()
+                .position(|b| b.name() == backend.name())
+                .unwrap_or(builtin_count);
+            let (engine, input, facts, progress) =
+                (self.clone(), input.clone(), facts.clone(), progress.clone());
             tasks.spawn(async move {
+                let name = backend.name().to_owned();
                 if let Some(p) = &progress {
-                    let _ = p.send(Progress::Started(kind.name().into()));
+                    let _ = p.send(Progress::Started(name));
                 }
-                let (report, parsed) = engine.run_backend(kind, &root, &config, &facts, &key).await;
+                let (report, parsed) = engine
+                    .run_backend(backend.as_ref(), &options, &input, &facts)
+                    .await;
                 if let Some(p) = &progress {
                     let _ = p.send(Progress::Finished(report.clone()));
                 }
-                (kind, report, parsed)
-            });
-        }
-        let mut sarif_tasks = tokio::task::JoinSet::new();
-        for tool in &self.sarif_tools {
-            let (engine, root, tool, progress) = (
-                self.clone(),
-                root.to_path_buf(),
-                tool.clone(),
-                progress.clone(),
-            );
-            sarif_tasks.spawn(async move {
-                if let Some(p) = &progress {
-                    let _ = p.send(Progress::Started(tool.name.clone()));
-                }
-                let done = engine.run_sarif_tool(&tool, &root).await;
-                if let Some(p) = &progress {
-                    let _ = p.send(Progress::Finished(done.0.clone()));
-                }
-                done
+                (order, report, parsed)
             });
         }
         while let Some(done) = tasks.join_next().await {
             reports.push(done.context("a backend task panicked")?);
         }
-        reports.sort_by_key(|(kind, _, _)| *kind);
-        let mut imports = imports;
-        while let Some(done) = sarif_tasks.join_next().await {
-            let (report, parsed) = done.context("a SARIF tool task panicked")?;
-            if report.status == BackendStatus::Ok {
-                imports.push((report, parsed));
-            } else {
-                imports.push((report, ParseOutput::default()));
-            }
-        }
+        reports.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+        let mut reports: Vec<(BackendReport, ParseOutput)> =
+            reports.into_iter().map(|(_, r, p)| (r, p)).collect();
+        reports.extend(imports);
 
         let mut raw: Vec<RawFinding> = Vec::new();
-        for (_, report, parsed) in &reports {
+        for (report, parsed) in &reports {
             if report.status == BackendStatus::Ok {
                 raw.extend(parsed.findings.iter().cloned());
             }
-        }
-        let mut imported_reports = Vec::new();
-        for (report, parsed) in imports {
-            raw.extend(parsed.findings);
-            imported_reports.push(report);
         }
         raw.retain(|f| !excludes.is_match(&f.path));
         for f in &mut raw {
             self.policy.apply(f);
             config.rules.apply(f);
         }
-        let mut contents: HashMap<String, Option<String>> = HashMap::new();
-        let mut total_ncloc = 0;
-        for f in &facts.python_files {
-            let text = std::fs::read_to_string(root.join(f)).ok();
-            total_ncloc += text.as_deref().map(ncloc).unwrap_or(0);
-            contents.insert(f.clone(), text);
-        }
-        let findings = fingerprint::assign(raw, |path, line| {
-            let text = contents
-                .entry(path.to_owned())
-                .or_insert_with(|| std::fs::read_to_string(root.join(path)).ok());
-            text.as_deref()
-                .and_then(|t| t.lines().nth(line.saturating_sub(1) as usize))
-                .map(str::to_owned)
-        });
-        let mut reports: Vec<BackendReport> = reports.into_iter().map(|(_, r, _)| r).collect();
-        reports.extend(imported_reports);
+        let (findings, ncloc) = fingerprint_and_measure(root, raw, &facts, &reports);
+        let mut reports: Vec<BackendReport> = reports.into_iter().map(|(r, _)| r).collect();
         for r in &mut reports {
             r.findings = findings.iter().filter(|f| f.backend == r.name).count();
         }
         Ok(TreeAnalysis {
             findings,
-            ncloc: total_ncloc,
+            ncloc,
             reports,
         })
     }
 
     async fn run_backend(
         &self,
-        kind: Kind,
-        root: &Path,
-        config: &RepoConfig,
+        backend: &dyn Backend,
+        options: &Value,
+        input: &AnalysisInput,
         facts: &TreeFacts,
-        key: &str,
     ) -> (BackendReport, ParseOutput) {
         let started = Instant::now();
-        let mut report = BackendReport::new(kind.name());
-        let Some(tool) = kind.find(&self.tools_dir) else {
-            report.status = BackendStatus::Failed(format!(
-                "{} is not installed (looked in {}/venv/bin and on PATH; run `flext-quality tools install`)",
-                kind.name(),
-                self.tools_dir.display()
-            ));
-            return (report, ParseOutput::default());
-        };
-        report.version = tool_version(&tool, kind).await;
-        if kind == Kind::Semgrep {
-            if let Err(why) = semgrep_rules_inside(root, config) {
-                report.status = BackendStatus::Failed(why);
-                return (report, ParseOutput::default());
-            }
-        }
-        let result = if kind.per_file() {
-            self.run_per_file(kind, &tool, root, config, facts, &mut report)
-                .await
-        } else {
-            let files = if kind == Kind::Mypy {
-                facts.python_files.clone()
-            } else {
-                Vec::new()
-            };
-            self.run_once(kind, &tool, root, config, &files, key).await
-        };
+        let mut report = BackendReport::new(backend.name());
+        let result = self
+            .run_backend_inner(backend, options, input, facts, &mut report)
+            .await;
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(parsed) => {
-                report.dropped = parsed.dropped.clone();
-                report.tool_errors = parsed.tool_errors.clone();
+                report.absorb(&parsed);
                 (report, parsed)
             }
             Err(status) => {
@@ -359,185 +352,301 @@ impl Engine {
         }
     }
 
-    /// Runs an operator-configured tool and reads its standard output as SARIF; its findings
-    /// carry the configured name as their backend.
-    async fn run_sarif_tool(&self, tool: &SarifTool, root: &Path) -> (BackendReport, ParseOutput) {
-        let mut report = BackendReport::new(&tool.name);
-        let program = Path::new(&tool.command[0]);
-        let resolved = if program.is_absolute() {
-            Some(program.to_path_buf())
-        } else {
-            super::runner::find_tool(&self.tools_dir, &tool.command[0])
-        };
-        let Some(program) = resolved else {
-            report.status = BackendStatus::Failed(format!("{} is not installed", tool.command[0]));
-            return (report, ParseOutput::default());
-        };
-        let mut spec = RunSpec::new(program, root);
-        spec.args = tool.command[1..].iter().map(Into::into).collect();
-        spec.timeout = self.timeout;
-        let output = match run(&spec).await {
-            Ok(o) => o,
-            Err(e) => {
-                report.status = BackendStatus::Failed(format!("{e:#}"));
-                return (report, ParseOutput::default());
-            }
-        };
-        report.elapsed_ms = output.elapsed.as_millis() as u64;
-        if output.timed_out {
-            report.status = BackendStatus::TimedOut;
-            return (report, ParseOutput::default());
-        }
-        // Many SARIF tools exit non-zero when they find something: the output decides.
-        match super::sarif::parse(&String::from_utf8_lossy(&output.stdout), root) {
-            Ok(mut parsed) => {
-                for f in &mut parsed.findings {
-                    f.backend = tool.name.clone();
-                }
-                report.dropped = parsed.dropped.clone();
-                report.tool_errors = parsed.tool_errors.clone();
-                (report, parsed)
-            }
-            Err(e) => {
-                report.status = BackendStatus::Failed(format!(
-                    "{e} (exit {:?}: {})",
-                    output.exit_code,
-                    output.stderr_tail()
-                ));
-                (report, ParseOutput::default())
-            }
-        }
-    }
-
-    /// One run of the tool; its output parsed.
-    async fn run_once(
+    async fn run_backend_inner(
         &self,
-        kind: Kind,
-        tool: &Path,
-        root: &Path,
-        config: &RepoConfig,
-        files: &[String],
-        key: &str,
-    ) -> Result<ParseOutput, BackendStatus> {
-        let scratch =
-            tempfile::tempdir().map_err(|e| BackendStatus::Failed(format!("scratch dir: {e}")))?;
-        let mypy_cache = match &self.cache_dir {
-            Some(dir) => dir.join("mypy").join(sanitise(key)),
-            None => scratch.path().join("mypy"),
-        };
-        let mut spec = RunSpec::new(tool, root);
-        spec.args = kind
-            .args(config, files, &mypy_cache)
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        spec.env = kind.env(scratch.path());
-        spec.timeout = self.timeout;
-        if kind == Kind::Clippy {
-            if let Some(bin) = tool.parent() {
-                spec.path_prefix.push(bin.to_path_buf());
-            }
-        }
-        let output = run(&spec)
-            .await
-            .map_err(|e| BackendStatus::Failed(format!("{e:#}")))?;
-        if output.timed_out {
-            return Err(BackendStatus::TimedOut);
-        }
-        if output.truncated {
-            return Err(BackendStatus::Failed("output exceeded the size cap".into()));
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
-        let parsed = kind.parse(&text, root);
-        let count = parsed.as_ref().map(|p| p.findings.len()).unwrap_or(0);
-        if !kind.ran(output.exit_code, count) {
-            return Err(BackendStatus::Failed(format!(
-                "exited with {}: {}",
-                output
-                    .exit_code
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "a signal".into()),
-                output.stderr_tail()
-            )));
-        }
-        parsed.map_err(|e| BackendStatus::Failed(e.to_string()))
-    }
-
-    /// Runs a per-file backend on the files the cache cannot answer, and caches their results.
-    async fn run_per_file(
-        &self,
-        kind: Kind,
-        tool: &Path,
-        root: &Path,
-        config: &RepoConfig,
+        backend: &dyn Backend,
+        options: &Value,
+        input: &AnalysisInput,
         facts: &TreeFacts,
         report: &mut BackendReport,
     ) -> Result<ParseOutput, BackendStatus> {
-        let cache = self
-            .cache_dir
-            .as_ref()
-            .map(|d| ResultCache::new(d.join("results")));
-        let version = report.version.clone().unwrap_or_default();
-        // Besides the file itself, Ruff's verdict on a file depends on which other files exist
-        // (isort's first-party detection), so the tree's file list is part of its key.
-        let mut effective = kind.effective_config(config);
-        if kind == Kind::Ruff {
-            let listing = facts.python_files.join("\n");
-            let digest = openssl::sha::sha256(listing.as_bytes());
-            effective.push_str(
-                &digest
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>(),
-            );
-        }
-        let mut out = ParseOutput::default();
-        let mut to_run: Vec<String> = Vec::new();
-        let mut keys: BTreeMap<String, String> = BTreeMap::new();
-        for file in &facts.python_files {
-            let Some(cache) = &cache else {
-                to_run.push(file.clone());
-                continue;
-            };
-            let mut content = std::fs::read(root.join(file)).unwrap_or_default();
-            // The executable bit matters too (Ruff's EXE rules): it is part of what is keyed.
-            content.push(u8::from(is_executable(&root.join(file))));
-            let key = ResultCache::key(kind.name(), &version, &effective, file, &content);
-            match cache.get(&key) {
-                Some(findings) => {
-                    out.findings.extend(findings);
-                    report.cached_files += 1;
-                }
-                None => {
-                    to_run.push(file.clone());
-                    keys.insert(file.clone(), key);
+        let toolchain = self.jail.toolchain();
+        let program = toolchain.find(backend.program()).ok_or_else(|| {
+            BackendStatus::Failed(format!(
+                "{} is not installed (looked in {}/bin, the Rust toolchain and PATH; run `flext-quality tools install`)",
+                backend.program(),
+                toolchain.venv.display()
+            ))
+        })?;
+        report.version = self.tool_version(backend, &program).await;
+        let files: Vec<String>;
+        let mut cached = ParseOutput::default();
+        let mut cache_keys: BTreeMap<String, String> = BTreeMap::new();
+        let cache = match backend.granularity() {
+            Granularity::PerFile => self.result_cache.as_ref().map(ResultCache::new),
+            Granularity::Tree => None,
+        };
+        if let Some(cache) = &cache {
+            let effective = cache_config(backend, options, facts);
+            let version = report.version.clone().unwrap_or_default();
+            let mut to_run = Vec::new();
+            for file in &facts.python_files {
+                let mut content = std::fs::read(input.root.join(file)).unwrap_or_default();
+                // The executable bit matters too (Ruff's EXE rules): it is part of the key.
+                content.push(u8::from(is_executable(&input.root.join(file))));
+                let key = ResultCache::key(backend.name(), &version, &effective, file, &content);
+                match cache.get(&key) {
+                    Some(findings) => {
+                        cached.findings.extend(findings);
+                        report.cached_files += 1;
+                    }
+                    None => {
+                        to_run.push(file.clone());
+                        cache_keys.insert(file.clone(), key);
+                    }
                 }
             }
+            if to_run.is_empty() {
+                return Ok(cached);
+            }
+            files = to_run;
+        } else {
+            files = facts.python_files.clone();
         }
-        if !to_run.is_empty() {
-            let fresh = self.run_once(kind, tool, root, config, &to_run, "").await?;
-            if let Some(cache) = &cache {
+        let fresh = self
+            .run_tool(backend, &program, options, input, facts, &files, report)
+            .await?;
+        if let Some(cache) = &cache {
+            // A run that reported problems or hit the limit may have judged some files
+            // incompletely: nothing from it is cached.
+            if fresh.tool_errors.is_empty() && fresh.over_limit == 0 {
                 let mut by_file: BTreeMap<&str, Vec<RawFinding>> = BTreeMap::new();
                 for f in &fresh.findings {
                     by_file.entry(f.path.as_str()).or_default().push(f.clone());
                 }
-                // A file with a tool error may be judged incompletely: do not cache anything
-                // from a run that reported errors.
-                if fresh.tool_errors.is_empty() {
-                    for (file, key) in &keys {
-                        cache.put(
-                            key,
-                            by_file.get(file.as_str()).map(Vec::as_slice).unwrap_or(&[]),
-                        );
-                    }
+                for (file, key) in &cache_keys {
+                    cache.put(
+                        key,
+                        by_file.get(file.as_str()).map(Vec::as_slice).unwrap_or(&[]),
+                    );
                 }
             }
-            out.findings.extend(fresh.findings);
-            out.dropped.extend(fresh.dropped);
-            out.tool_errors.extend(fresh.tool_errors);
         }
-        Ok(out)
+        cached.findings.extend(fresh.findings);
+        cached.dropped.extend(fresh.dropped);
+        cached.tool_errors.extend(fresh.tool_errors);
+        cached.over_limit += fresh.over_limit;
+        if cached.findings.len() > self.max_findings {
+            cached.over_limit += cached.findings.len() - self.max_findings;
+            cached.findings.truncate(self.max_findings);
+        }
+        Ok(cached)
     }
+
+    /// One run of the tool in the jail, parsed.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_tool(
+        &self,
+        backend: &dyn Backend,
+        program: &Path,
+        options: &Value,
+        input: &AnalysisInput,
+        facts: &TreeFacts,
+        files: &[String],
+        report: &mut BackendReport,
+    ) -> Result<ParseOutput, BackendStatus> {
+        let failed = |e: String| BackendStatus::Failed(e);
+        let scratch = Scratch::new().map_err(|e| failed(format!("scratch dir: {e}")))?;
+        let root = if backend.writes_in_tree() {
+            copy_tree(&input.root, &scratch.work)
+                .map_err(|e| failed(format!("copying the tree: {e}")))?;
+            scratch.work.clone()
+        } else {
+            input.root.clone()
+        };
+        let tool_cache = self.tool_cache.as_deref();
+        if let Some(dir) = tool_cache {
+            std::fs::create_dir_all(dir).map_err(|e| failed(format!("{}: {e}", dir.display())))?;
+        }
+        let invocation = backend
+            .prepare(&Prepare {
+                root: &root,
+                files,
+                facts,
+                options,
+                scratch: &scratch,
+                config_files: input.config_files.as_ref(),
+                tool_cache,
+            })
+            .map_err(failed)?;
+        report.notes.extend(invocation.notes.iter().cloned());
+        let mut spec = RunSpec::new(program, &root);
+        spec.args = invocation.args.iter().map(Into::into).collect();
+        spec.env = backend.base_env();
+        spec.env.extend(invocation.env.iter().cloned());
+        spec.read_only = vec![input.root.clone(), scratch.config.clone()];
+        spec.writable = vec![scratch.home.clone()];
+        if root != input.root {
+            spec.writable.push(root.clone());
+        }
+        spec.writable.extend(tool_cache.map(Path::to_path_buf));
+        spec.home = Some(scratch.home.clone());
+        spec.timeout = self.timeout;
+        let output = self.jail.run(&spec).await.map_err(|e| match e {
+            RunError::Unavailable(why) => failed(format!("not run: {why}")),
+            RunError::Failed(e) => failed(format!("{e:#}")),
+        })?;
+        if output.timed_out {
+            return Err(BackendStatus::TimedOut);
+        }
+        if output.truncated {
+            return Err(failed(format!(
+                "its output ({} MiB) is over the {} MiB limit",
+                output.stdout_bytes >> 20,
+                spec.limits.output_bytes >> 20
+            )));
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        backend
+            .parse(&ToolRun {
+                exit_code: output.exit_code,
+                stdout: &stdout,
+                stderr_tail: &output.stderr_tail(),
+                root: &root,
+                scratch: &scratch,
+                max_findings: self.max_findings,
+            })
+            .map_err(failed)
+    }
+
+    /// `tool --version`, asked once per program per process, in the jail.
+    async fn tool_version(&self, backend: &dyn Backend, program: &Path) -> Option<String> {
+        static VERSIONS: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+        let versions = VERSIONS.get_or_init(Default::default);
+        if let Some(v) = versions.lock().ok()?.get(program) {
+            return Some(v.clone());
+        }
+        let empty = tempfile::tempdir().ok()?;
+        let mut spec = RunSpec::new(program, empty.path());
+        spec.args = backend.version_args().into_iter().map(Into::into).collect();
+        spec.env = backend.base_env();
+        spec.timeout = Duration::from_secs(60);
+        let out = self.jail.run(&spec).await.ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let version = text
+            .lines()
+            .next()?
+            .split_whitespace()
+            .find(|w| w.starts_with(|c: char| c.is_ascii_digit()) && w.contains('.'))?
+            .to_owned();
+        versions
+            .lock()
+            .ok()?
+            .insert(program.to_path_buf(), version.clone());
+        Some(version)
+    }
+}
+
+/// A built-in backend behind an `Arc`, so built-ins and operator tools share one path.
+struct Builtin(&'static dyn Backend);
+
+impl Backend for Builtin {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn program(&self) -> &str {
+        self.0.program()
+    }
+    fn version_args(&self) -> Vec<String> {
+        self.0.version_args()
+    }
+    fn base_env(&self) -> Vec<(String, String)> {
+        self.0.base_env()
+    }
+    fn default_mapping(&self) -> &'static str {
+        self.0.default_mapping()
+    }
+    fn options(
+        &self,
+        table: Option<super::repo_config::OptionsTable<'_>>,
+    ) -> Result<Value, super::repo_config::ConfigError> {
+        self.0.options(table)
+    }
+    fn applies(&self, facts: &TreeFacts, options: &Value) -> Result<(), String> {
+        self.0.applies(facts, options)
+    }
+    fn granularity(&self) -> Granularity {
+        self.0.granularity()
+    }
+    fn writes_in_tree(&self) -> bool {
+        self.0.writes_in_tree()
+    }
+    fn prepare(&self, p: &Prepare<'_>) -> Result<backends::Invocation, String> {
+        self.0.prepare(p)
+    }
+    fn parse(&self, run: &ToolRun<'_>) -> Result<ParseOutput, String> {
+        self.0.parse(run)
+    }
+}
+
+/// What a per-file backend's result depends on besides the file: its options and, for Ruff,
+/// which other files exist (isort's first-party detection).
+fn cache_config(backend: &dyn Backend, options: &Value, facts: &TreeFacts) -> String {
+    let mut effective = options.to_string();
+    if backend.name() == backends::ruff::NAME {
+        effective.push_str(&crate::domain::fingerprint::digest_hex(
+            facts.python_files.join("\n").as_bytes(),
+        ));
+    }
+    effective
+}
+
+/// Fingerprints the findings (from the lines they point at) and counts the lines of code of
+/// every analysed language: Python when a Python backend applied, Rust when Clippy did, and
+/// every file a finding names.
+fn fingerprint_and_measure(
+    root: &Path,
+    raw: Vec<RawFinding>,
+    facts: &TreeFacts,
+    reports: &[(BackendReport, ParseOutput)],
+) -> (Vec<Finding>, u64) {
+    let applied = |names: &[&str]| {
+        reports.iter().any(|(r, _)| {
+            names.contains(&r.name.as_str()) && !matches!(r.status, BackendStatus::NotApplicable(_))
+        })
+    };
+    let mut counted: BTreeSet<String> = BTreeSet::new();
+    if applied(&[
+        backends::ruff::NAME,
+        backends::mypy::NAME,
+        backends::bandit::NAME,
+    ]) {
+        counted.extend(facts.python_files.iter().cloned());
+    }
+    if applied(&[backends::clippy::NAME]) {
+        counted.extend(facts.rust_files.iter().cloned());
+    }
+    counted.extend(raw.iter().map(|f| f.path.clone()));
+    let mut contents: HashMap<String, Option<String>> = HashMap::new();
+    let mut total = 0;
+    for f in &counted {
+        let text = read_inside(root, f);
+        total += text
+            .as_deref()
+            .map(|t| crate::domain::score::ncloc(f, t))
+            .unwrap_or(0);
+        contents.insert(f.clone(), text);
+    }
+    let findings = fingerprint::assign(raw, |path, line| {
+        let text = contents
+            .entry(path.to_owned())
+            .or_insert_with(|| read_inside(root, path));
+        text.as_deref()
+            .and_then(|t| t.lines().nth(line.saturating_sub(1) as usize))
+            .map(str::to_owned)
+    });
+    (findings, total)
+}
+
+/// A file of the tree, unless it is (or sits behind) a link out of the tree.
+fn read_inside(root: &Path, rel: &str) -> Option<String> {
+    let full = root.join(rel);
+    let real = full.canonicalize().ok()?;
+    let root = root.canonicalize().ok()?;
+    if !real.starts_with(&root) {
+        return None;
+    }
+    std::fs::read_to_string(real).ok()
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -545,19 +654,20 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }
 
-/// Semgrep reads its rule paths itself: each must resolve inside the tree, so a symbolic link
-/// in the repository cannot make it load files from elsewhere on the server.
-fn semgrep_rules_inside(root: &Path, config: &RepoConfig) -> Result<(), String> {
-    let canonical_root = root.canonicalize().map_err(|e| e.to_string())?;
-    for rule_path in config.backends.semgrep.iter().flat_map(|s| s.config.iter()) {
-        match root.join(rule_path).canonicalize() {
-            Ok(real) if real.starts_with(&canonical_root) => {}
-            Ok(_) => {
-                return Err(format!(
-                    "rule path `{rule_path}` resolves outside the repository"
-                ))
-            }
-            Err(e) => return Err(format!("rule path `{rule_path}`: {e}")),
+/// Copies a tree without following symbolic links (a link is copied as a link, so it points
+/// wherever it pointed: inside the jail, at nothing of the server).
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+        } else if kind.is_dir() {
+            std::fs::create_dir(&target)?;
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
         }
     }
     Ok(())
@@ -565,21 +675,3 @@ fn semgrep_rules_inside(root: &Path, config: &RepoConfig) -> Result<(), String> 
 
 #[cfg(test)]
 mod tests;
-
-fn sanitise(key: &str) -> String {
-    let s: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() {
-        "default".into()
-    } else {
-        s
-    }
-}

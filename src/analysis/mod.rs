@@ -1,15 +1,10 @@
-//! Analysis backends and the engine that runs them over a checked-out tree.
+//! Analysis: the jail tools run in, the backends (one per tool), the engine that runs them over
+//! a tree, the repository config, and the per-file result cache.
 
 pub mod backends;
-pub mod bandit;
 pub mod cache;
-pub mod clippy;
 pub mod engine;
 pub mod glob;
-pub mod mypy;
-pub mod parse;
+pub mod jail;
 pub mod repo_config;
-pub mod ruff;
-pub mod runner;
-pub mod sarif;
-pub mod semgrep;
+pub mod toolchain;

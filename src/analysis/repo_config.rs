@@ -8,18 +8,19 @@
 //! disables a gate condition is worse than a failed analysis; every error names the dotted key
 //! and its line.
 
+use super::backends;
 use super::glob::Glob;
 use crate::domain::finding::{Category, Severity};
 use crate::domain::gate::GateConfig;
 use crate::domain::policy::{RuleOverride, RuleOverrides};
 use crate::domain::score::Grade;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 pub const FLEXT_TOML: &str = ".flext-quality.toml";
 pub const PYPROJECT: &str = "pyproject.toml";
-const BACKENDS: [&str; 5] = ["ruff", "mypy", "bandit", "semgrep", "clippy"];
 
 /// Which file the text came from; decides error prefixes and where the table lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,82 +59,37 @@ impl Default for RepoConfig {
     }
 }
 
-/// Enabled backends (`Some`) with their options. Without a `[backends]` table every backend
-/// is enabled and `explicit` is false: the engine then runs those that apply to the tree
-/// (Python files, a `Cargo.toml`; Semgrep only with local rules, as it has no default).
+/// Enabled backends with their options (each backend reads and validates its own table; see
+/// [`crate::analysis::backends::Backend::options`]). Without a `[backends]` table every
+/// backend is enabled and `explicit` is false: the engine then runs those that apply to the
+/// tree (Python files, a `Cargo.toml`; Semgrep only with local rules, as it has no default).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BackendsConfig {
     pub explicit: bool,
-    pub ruff: Option<RuffOptions>,
-    pub mypy: Option<MypyOptions>,
-    pub bandit: Option<BanditOptions>,
-    pub semgrep: Option<SemgrepOptions>,
-    pub clippy: Option<ClippyOptions>,
+    pub enabled: BTreeMap<String, serde_json::Value>,
 }
 
 impl BackendsConfig {
     pub fn all() -> Self {
         BackendsConfig {
             explicit: false,
-            ruff: Some(RuffOptions::default()),
-            mypy: Some(MypyOptions::default()),
-            bandit: Some(BanditOptions::default()),
-            semgrep: Some(SemgrepOptions::default()),
-            clippy: Some(ClippyOptions::default()),
+            enabled: backends::builtin()
+                .iter()
+                .map(|b| {
+                    let defaults = b
+                        .options(None)
+                        .expect("a backend's default options are valid");
+                    (b.name().to_owned(), defaults)
+                })
+                .collect(),
         }
     }
 
-    fn none() -> Self {
-        BackendsConfig {
-            explicit: true,
-            ruff: None,
-            mypy: None,
-            bandit: None,
-            semgrep: None,
-            clippy: None,
-        }
+    /// The options of an enabled backend; `None` when it is not enabled.
+    pub fn options(&self, name: &str) -> Option<&serde_json::Value> {
+        self.enabled.get(name)
     }
 }
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RuffOptions {
-    /// Rule codes or prefixes (`E`, `F401`, `ALL`); `None` keeps Ruff's default set.
-    pub select: Option<Vec<String>>,
-    pub ignore: Vec<String>,
-    pub line_length: Option<u32>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct MypyOptions {
-    pub strict: bool,
-    pub ignore_missing_imports: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct BanditOptions {
-    /// Test ids to skip (`B101`).
-    pub skip: Vec<String>,
-    /// Lowest issue severity reported (`-l`/`-ll`/`-lll`); `None` reports all.
-    pub severity: Option<BanditLevel>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BanditLevel {
-    Low,
-    Medium,
-    High,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SemgrepOptions {
-    /// Rule files or directories, relative to the repository root. Registry ids and URLs are
-    /// refused: the analysis never downloads rules.
-    pub config: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ClippyOptions {}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PathsConfig {
@@ -309,77 +265,20 @@ pub fn parse_repo_config(text: &str, source: ConfigSource) -> Result<RepoConfig,
 type Value<'i> = Spanned<DeValue<'i>>;
 
 fn backends(cx: &Cx, t: &DeTable, key: &str) -> Result<BackendsConfig, ConfigError> {
-    cx.keys(t, &format!("{key}."), &BACKENDS)?;
-    let mut b = BackendsConfig::none();
+    let names: Vec<&str> = backends::builtin().iter().map(|b| b.name()).collect();
+    cx.keys(t, &format!("{key}."), &names)?;
+    let mut enabled = BTreeMap::new();
     for (name, v) in t.iter() {
+        let backend = backends::find(name.get_ref()).expect("checked by keys()");
         let k = format!("{key}.{}", name.get_ref());
-        let opts = cx.table(v, &k)?;
-        let sub = |s: &str| format!("{k}.{s}");
-        match name.get_ref().as_ref() {
-            "ruff" => {
-                cx.keys(opts, &format!("{k}."), &["select", "ignore", "line_length"])?;
-                let mut o = RuffOptions::default();
-                if let Some(v) = opts.get("select") {
-                    o.select = Some(cx.strings(v, &sub("select"), ruff_selector)?);
-                }
-                if let Some(v) = opts.get("ignore") {
-                    o.ignore = cx.strings(v, &sub("ignore"), ruff_selector)?;
-                }
-                if let Some(v) = opts.get("line_length") {
-                    o.line_length = Some(cx.int(v, &sub("line_length"), 1, 320)? as u32);
-                }
-                b.ruff = Some(o);
-            }
-            "mypy" => {
-                cx.keys(
-                    opts,
-                    &format!("{k}."),
-                    &["strict", "ignore_missing_imports"],
-                )?;
-                let mut o = MypyOptions::default();
-                if let Some(v) = opts.get("strict") {
-                    o.strict = cx.bool(v, &sub("strict"))?;
-                }
-                if let Some(v) = opts.get("ignore_missing_imports") {
-                    o.ignore_missing_imports = cx.bool(v, &sub("ignore_missing_imports"))?;
-                }
-                b.mypy = Some(o);
-            }
-            "bandit" => {
-                cx.keys(opts, &format!("{k}."), &["skip", "severity"])?;
-                let mut o = BanditOptions::default();
-                if let Some(v) = opts.get("skip") {
-                    o.skip = cx.strings(v, &sub("skip"), bandit_test_id)?;
-                }
-                if let Some(v) = opts.get("severity") {
-                    o.severity = Some(match cx.string(v, &sub("severity"))? {
-                        "low" => BanditLevel::Low,
-                        "medium" => BanditLevel::Medium,
-                        "high" => BanditLevel::High,
-                        other => {
-                            let message =
-                                format!("unknown level `{other}` (expected low, medium or high)");
-                            return Err(cx.bad(v, &sub("severity"), message));
-                        }
-                    });
-                }
-                b.bandit = Some(o);
-            }
-            "semgrep" => {
-                cx.keys(opts, &format!("{k}."), &["config"])?;
-                let mut o = SemgrepOptions::default();
-                if let Some(v) = opts.get("config") {
-                    o.config = cx.strings(v, &sub("config"), semgrep_local_path)?;
-                }
-                b.semgrep = Some(o);
-            }
-            _ => {
-                cx.keys(opts, &format!("{k}."), &[])?;
-                b.clippy = Some(ClippyOptions {});
-            }
-        }
+        let table = cx.table(v, &k)?;
+        let options = backend.options(Some(OptionsTable { cx, table, key: k }))?;
+        enabled.insert(backend.name().to_owned(), options);
     }
-    Ok(b)
+    Ok(BackendsConfig {
+        explicit: true,
+        enabled,
+    })
 }
 
 fn rules(cx: &Cx, t: &DeTable, key: &str) -> Result<RuleOverrides, ConfigError> {
@@ -425,7 +324,14 @@ fn gate(cx: &Cx, t: &DeTable, key: &str, gate: &mut GateConfig) -> Result<(), Co
     cx.keys(
         t,
         &format!("{key}."),
-        &["new", "min_score", "min_grade", "max_score_drop"],
+        &[
+            "new",
+            "min_score",
+            "min_grade",
+            "max_score_drop",
+            "new_suppressions",
+            "allow_backend_failure",
+        ],
     )?;
     if let Some(v) = t.get("new") {
         let k = format!("{key}.new");
@@ -448,6 +354,13 @@ fn gate(cx: &Cx, t: &DeTable, key: &str, gate: &mut GateConfig) -> Result<(), Co
     }
     if let Some(v) = t.get("max_score_drop") {
         gate.max_score_drop = cx.number(v, &format!("{key}.max_score_drop"), 0.0, 100.0)?;
+    }
+    if let Some(v) = t.get("new_suppressions") {
+        let allowed = cx.int(v, &format!("{key}.new_suppressions"), 0, i64::MAX)?;
+        gate.new_suppressions = Some(allowed as u64);
+    }
+    if let Some(v) = t.get("allow_backend_failure") {
+        gate.allow_backend_failure = Some(cx.bool(v, &format!("{key}.allow_backend_failure"))?);
     }
     Ok(())
 }
@@ -480,64 +393,10 @@ fn report(cx: &Cx, t: &DeTable, key: &str, report: &mut ReportConfig) -> Result<
     Ok(())
 }
 
-/// Ruff selectors: `ALL`, or a rule prefix such as `E`, `E5`, `F401`, `UP006`.
-fn ruff_selector(s: &str) -> Result<(), String> {
-    let letters = s.trim_end_matches(|c: char| c.is_ascii_digit());
-    if s == "ALL"
-        || (!letters.is_empty()
-            && letters.len() <= 4
-            && letters.chars().all(|c| c.is_ascii_uppercase()))
-            && s.len() <= 10
-    {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{s}` is not a Ruff rule code or prefix (like `E`, `F401`, `ALL`)"
-        ))
-    }
-}
-
-fn bandit_test_id(s: &str) -> Result<(), String> {
-    let ok = s.len() == 4 && s.starts_with('B') && s[1..].bytes().all(|b| b.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("`{s}` is not a Bandit test id (like `B101`)"))
-    }
-}
-
-/// A rule file or directory inside the repository. Everything else semgrep's `--config`
-/// accepts (registry ids `p/…` `r/…` `s/…`, `auto`, URLs) would fetch rules from the network.
-fn semgrep_local_path(s: &str) -> Result<(), String> {
-    let refuse = |why: &str| {
-        Err(format!(
-            "`{s}`: {why}; only rule files inside the repository are allowed"
-        ))
-    };
-    if s.is_empty() {
-        return refuse("empty path");
-    }
-    if s.contains("://") || s.starts_with("http:") || s.starts_with("https:") {
-        return refuse("a URL");
-    }
-    if s == "auto" || ["p/", "r/", "s/", "c/"].iter().any(|p| s.starts_with(p)) {
-        return refuse("a Semgrep registry id");
-    }
-    if s.starts_with('/') || s.starts_with('~') || s.contains('\\') || s.contains(':') {
-        return refuse("an absolute path");
-    }
-    if s.starts_with('-') {
-        return refuse("looks like a command-line option");
-    }
-    if s.split('/').any(|seg| seg == "..") {
-        return refuse("`..` leaves the repository");
-    }
-    Ok(())
-}
-
 #[path = "repo_config/spans.rs"]
 mod spans;
 use spans::Cx;
+pub use spans::OptionsTable;
 
 #[cfg(test)]
 #[path = "repo_config/tests.rs"]

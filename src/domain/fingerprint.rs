@@ -29,8 +29,16 @@ pub fn fingerprint(
         material.push(0);
     }
     material.extend_from_slice(occurrence.to_string().as_bytes());
-    let digest = openssl::sha::sha256(&material);
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    digest_hex(&material)[..32].to_owned()
+}
+
+/// The SHA-256 of `bytes` in lower-case hex.
+pub fn digest_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Fingerprints a set of raw findings.

@@ -16,6 +16,11 @@ pub struct GateConfig {
     pub min_score: f64,
     pub min_grade: Grade,
     pub max_score_drop: f64,
+    /// Inline suppressions (`# noqa`, `# nosec`, …) a change may add; `None` is no limit.
+    pub new_suppressions: Option<u64>,
+    /// Whether a backend that applies but fails still lets the gate pass. `None` is unset
+    /// (no); a server policy that says `Some(false)` cannot be overridden by a repository.
+    pub allow_backend_failure: Option<bool>,
 }
 
 impl Default for GateConfig {
@@ -29,6 +34,8 @@ impl Default for GateConfig {
             min_score: 0.0,
             min_grade: Grade::F,
             max_score_drop: 100.0,
+            new_suppressions: None,
+            allow_backend_failure: None,
         }
     }
 }
@@ -48,6 +55,14 @@ impl GateConfig {
             min_score: self.min_score.max(other.min_score),
             min_grade: self.min_grade.min(other.min_grade),
             max_score_drop: self.max_score_drop.min(other.max_score_drop),
+            new_suppressions: match (self.new_suppressions, other.new_suppressions) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            allow_backend_failure: match self.allow_backend_failure {
+                Some(false) => Some(false),
+                mine => other.allow_backend_failure.or(mine),
+            },
         }
     }
 }
@@ -90,11 +105,18 @@ pub struct GateResult {
 
 /// What the gate looks at.
 pub struct GateInput<'a> {
-    /// Severities of the findings counted as new (for a push to the default branch: all of them).
+    /// Severities of the findings the gate counts: those new against the base, or all of
+    /// them when `whole_code` (no base to compare with).
     pub new_severities: &'a [Severity],
+    /// The counted findings are the whole code's, not the change's: conditions say so.
+    pub whole_code: bool,
     pub score: &'a Score,
     /// The base's score, when there is a base to compare with.
     pub base_score: Option<f64>,
+    /// Inline suppressions the change added, when known.
+    pub suppressions_added: Option<u64>,
+    /// Backends that applied but failed, each as "name: reason".
+    pub failed_backends: &'a [String],
 }
 
 fn fmt_score(x: f64) -> String {
@@ -110,7 +132,11 @@ pub fn evaluate(config: &GateConfig, input: &GateInput<'_>) -> GateResult {
             .filter(|s| **s == severity)
             .count() as u64;
         conditions.push(Condition {
-            name: format!("new {severity} findings"),
+            name: if input.whole_code {
+                format!("{severity} findings (whole code)")
+            } else {
+                format!("new {severity} findings")
+            },
             actual: count.to_string(),
             threshold: format!("≤ {allowed}"),
             passed: count <= allowed,
@@ -142,6 +168,27 @@ pub fn evaluate(config: &GateConfig, input: &GateInput<'_>) -> GateResult {
                 passed: drop <= config.max_score_drop,
             });
         }
+    }
+    if let (Some(allowed), Some(added)) = (config.new_suppressions, input.suppressions_added) {
+        conditions.push(Condition {
+            name: "suppressions added".into(),
+            actual: added.to_string(),
+            threshold: format!("≤ {allowed}"),
+            passed: added <= allowed,
+        });
+    }
+    if !input.failed_backends.is_empty() {
+        let allowed = config.allow_backend_failure == Some(true);
+        conditions.push(Condition {
+            name: "backends that failed".into(),
+            actual: input.failed_backends.join("; "),
+            threshold: if allowed {
+                "allowed (`allow_backend_failure`)".into()
+            } else {
+                "none".into()
+            },
+            passed: allowed,
+        });
     }
     let verdict = if conditions.iter().all(|c| c.passed) {
         Verdict::Success
@@ -182,8 +229,11 @@ mod tests {
             config,
             &GateInput {
                 new_severities: new,
+                whole_code: false,
                 score: &s,
                 base_score: base,
+                suppressions_added: None,
+                failed_backends: &[],
             },
         )
     }
@@ -270,8 +320,94 @@ mod tests {
             min_grade: Grade::F,
             max_score_drop: 100.0,
             new: BTreeMap::new(),
+            new_suppressions: None,
+            allow_backend_failure: None,
         };
         assert_eq!(g.tightened_by(&loose), g);
+    }
+
+    #[test]
+    fn suppression_and_backend_failure_conditions() {
+        let s = score(Vec::new(), 1000);
+        let eval = |c: &GateConfig, added: Option<u64>, failed: &[String]| {
+            evaluate(
+                c,
+                &GateInput {
+                    new_severities: &[],
+                    whole_code: false,
+                    score: &s,
+                    base_score: None,
+                    suppressions_added: added,
+                    failed_backends: failed,
+                },
+            )
+        };
+        let mut c = GateConfig::default();
+        // No limit by default: the count is shown elsewhere, not gated.
+        assert_eq!(eval(&c, Some(3), &[]).verdict, Verdict::Success);
+        c.new_suppressions = Some(0);
+        let r = eval(&c, Some(1), &[]);
+        assert_eq!(r.verdict, Verdict::Failure);
+        assert_eq!(r.conditions.last().unwrap().name, "suppressions added");
+        assert_eq!(eval(&c, Some(0), &[]).verdict, Verdict::Success);
+        let failed = ["mypy: exited with 2".to_owned()];
+        let r = eval(&GateConfig::default(), None, &failed);
+        assert_eq!(r.verdict, Verdict::Failure);
+        assert_eq!(r.conditions.last().unwrap().actual, "mypy: exited with 2");
+        let allowing = GateConfig {
+            allow_backend_failure: Some(true),
+            ..GateConfig::default()
+        };
+        assert_eq!(eval(&allowing, None, &failed).verdict, Verdict::Success);
+        // The server can forbid what a repository allows, not the other way round.
+        let strict_server = GateConfig {
+            allow_backend_failure: Some(false),
+            ..GateConfig::default()
+        };
+        assert_eq!(
+            strict_server.tightened_by(&allowing).allow_backend_failure,
+            Some(false)
+        );
+        assert_eq!(
+            GateConfig::default()
+                .tightened_by(&allowing)
+                .allow_backend_failure,
+            Some(true)
+        );
+        let a = GateConfig {
+            new_suppressions: Some(2),
+            ..GateConfig::default()
+        };
+        let b = GateConfig {
+            new_suppressions: Some(5),
+            ..GateConfig::default()
+        };
+        assert_eq!(a.tightened_by(&b).new_suppressions, Some(2));
+        assert_eq!(
+            GateConfig::default().tightened_by(&b).new_suppressions,
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn whole_code_conditions_say_so() {
+        let mut s = score(Vec::new(), 1000);
+        s.score = 50.0;
+        let r = evaluate(
+            &GateConfig::default(),
+            &GateInput {
+                new_severities: &[Severity::Major],
+                whole_code: true,
+                score: &s,
+                base_score: None,
+                suppressions_added: None,
+                failed_backends: &[],
+            },
+        );
+        assert!(r
+            .conditions
+            .iter()
+            .any(|c| c.name == "major findings (whole code)" && !c.passed));
     }
 
     #[test]

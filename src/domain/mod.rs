@@ -6,7 +6,7 @@
 pub mod finding;
 pub mod fingerprint;
 pub mod gate;
-pub mod mapping;
 pub mod policy;
 pub mod score;
+pub mod suppression;
 pub mod time;

@@ -140,14 +140,71 @@ where
     }
 }
 
-/// Counts non-blank, non-comment lines of a source file. Comments are recognised by the common
-/// line-comment markers of the languages analysed (`#`, `//`); block comments count as code.
-pub fn ncloc(source: &str) -> u64 {
-    source
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("//"))
-        .count() as u64
+/// How a language writes comments, for counting lines of code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommentStyle {
+    /// `#` line comments (Python, shell, YAML, TOML, Ruby…).
+    Hash,
+    /// `//` line comments and `/* … */` blocks (Rust, C, Go, Java, JavaScript…).
+    CLike,
+    /// Unknown: both line markers count as comments, blocks count as code.
+    Generic,
+}
+
+impl CommentStyle {
+    /// The style of a file, from its name.
+    pub fn of(path: &str) -> CommentStyle {
+        let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+        match ext {
+            "py" | "pyi" | "sh" | "bash" | "rb" | "pl" | "yml" | "yaml" | "toml" | "r" => {
+                CommentStyle::Hash
+            }
+            "rs" | "c" | "h" | "cc" | "cpp" | "hpp" | "go" | "java" | "kt" | "js" | "jsx"
+            | "ts" | "tsx" | "cs" | "swift" | "scala" | "php" => CommentStyle::CLike,
+            _ => CommentStyle::Generic,
+        }
+    }
+}
+
+/// Counts non-blank, non-comment lines of a file in the given comment style.
+pub fn ncloc_with(source: &str, style: CommentStyle) -> u64 {
+    let mut in_block = false;
+    let mut count = 0;
+    for line in source.lines().map(str::trim) {
+        if in_block {
+            if let Some(end) = line.find("*/") {
+                in_block = false;
+                if !line[end + 2..].trim().is_empty() {
+                    count += 1;
+                }
+            }
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        let comment = match style {
+            CommentStyle::Hash => line.starts_with('#'),
+            CommentStyle::CLike => {
+                if line.starts_with("/*") {
+                    in_block = !line.contains("*/");
+                    true
+                } else {
+                    line.starts_with("//")
+                }
+            }
+            CommentStyle::Generic => line.starts_with('#') || line.starts_with("//"),
+        };
+        if !comment {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// Counts non-blank, non-comment lines of a file, in the comment style its name implies.
+pub fn ncloc(path: &str, source: &str) -> u64 {
+    ncloc_with(source, CommentStyle::of(path))
 }
 
 #[cfg(test)]
@@ -283,7 +340,20 @@ mod tests {
     }
 
     #[test]
-    fn ncloc_skips_blanks_and_comments() {
-        assert_eq!(ncloc("import os\n\n# c\n   // c\nx = 1  # trailing\n"), 2);
+    fn ncloc_skips_blanks_and_comments_per_language() {
+        for (path, text, want) in [
+            ("a.py", "import os\n\n# c\nx = 1  # trailing\n", 2),
+            // `//` is floor division in Python, not a comment.
+            ("a.py", "x = 7\n  // 2\n", 2),
+            (
+                "lib.rs",
+                "// c\n/// doc\nfn f() {}\n/* a\n b */\n/* one */\nlet x = 1; /* t */\n",
+                2,
+            ),
+            ("lib.rs", "/* a\n*/ fn g() {}\n", 1),
+            ("notes.txt", "# heading\n// x\ntext\n", 1),
+        ] {
+            assert_eq!(ncloc(path, text), want, "{path}: {text:?}");
+        }
     }
 }

@@ -13,7 +13,25 @@ pub struct Mirrors {
     root: PathBuf,
 }
 
+/// The largest tree a commit may have to be checked out: its bytes and its entries (files,
+/// directories, links). A commit over either is refused with both numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeLimits {
+    pub bytes: u64,
+    pub entries: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the commit is too large to analyse: counting stopped at {entries} entries and {bytes} bytes, over the limit of {max_entries} entries or {max_bytes} bytes (FLEXT_QUALITY_MAX_TREE_ENTRIES, FLEXT_QUALITY_MAX_TREE_BYTES)")]
+pub struct TreeTooLarge {
+    pub entries: u64,
+    pub bytes: u64,
+    pub max_entries: u64,
+    pub max_bytes: u64,
+}
+
 /// Where a commit's files were written; removed when dropped.
+#[derive(Debug)]
 pub struct WorkTree {
     dir: tempfile::TempDir,
 }
@@ -130,12 +148,14 @@ impl Mirrors {
         }
     }
 
-    /// Writes the tree of `sha` into a fresh temporary directory under `<root>/../worktrees`.
-    pub fn materialise(&self, repo_id: i64, sha: &str) -> Result<WorkTree> {
+    /// Writes the tree of `sha` into a fresh temporary directory under `<root>/../worktrees`,
+    /// unless it is over `limits` (then the error is a [`TreeTooLarge`]).
+    pub fn materialise(&self, repo_id: i64, sha: &str, limits: TreeLimits) -> Result<WorkTree> {
         let repo = self.open(repo_id)?;
         let commit = repo
             .find_commit(Oid::from_str(sha).context("invalid commit id")?)
             .with_context(|| format!("commit {sha} is not in the mirror"))?;
+        measure(&repo, &commit.tree()?, limits)?;
         let parent = self.root.parent().unwrap_or(&self.root).join("worktrees");
         std::fs::create_dir_all(&parent)?;
         let dir = tempfile::Builder::new()
@@ -194,6 +214,54 @@ impl Mirrors {
         )?;
         Ok(changed)
     }
+}
+
+impl Mirrors {
+    /// Lines added going from `base` to `head` (for the suppressions a change adds).
+    pub fn added_lines(
+        &self,
+        repo_id: i64,
+        base: &str,
+        head: &str,
+    ) -> Result<Vec<crate::domain::suppression::AddedLine>> {
+        let repo = self.open(repo_id)?;
+        let old = repo.find_commit(Oid::from_str(base)?)?.tree()?;
+        let new = repo.find_commit(Oid::from_str(head)?)?.tree()?;
+        super::diff::added_lines(&repo, &old, &new)
+    }
+}
+
+/// Counts a tree's entries and bytes (blob sizes from the object headers, nothing read),
+/// stopping as soon as it is over either limit.
+fn measure(repo: &Repository, tree: &git2::Tree<'_>, limits: TreeLimits) -> Result<()> {
+    let odb = repo.odb()?;
+    let (mut entries, mut bytes) = (0u64, 0u64);
+    let mut over = false;
+    tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
+        entries += 1;
+        if entry.kind() == Some(git2::ObjectType::Blob) {
+            bytes += odb
+                .read_header(entry.id())
+                .map(|(size, _)| size as u64)
+                .unwrap_or(0);
+        }
+        if entries > limits.entries || bytes > limits.bytes {
+            over = true;
+            return git2::TreeWalkResult::Abort;
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .ok();
+    if over {
+        return Err(TreeTooLarge {
+            entries,
+            bytes,
+            max_entries: limits.entries,
+            max_bytes: limits.bytes,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn has_commit(repo: &Repository, sha: &str) -> bool {

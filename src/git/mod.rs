@@ -2,3 +2,5 @@
 //! and commits materialised into temporary work trees.
 
 pub mod checkout;
+pub mod config_files;
+pub mod diff;

@@ -24,7 +24,36 @@ pub struct GitHubApp {
     key: PKey<Private>,
     api_url: String,
     http: reqwest::Client,
-    tokens: Mutex<HashMap<i64, CachedToken>>,
+    tokens: Mutex<HashMap<(i64, TokenScope), CachedToken>>,
+}
+
+/// What an installation token may do: act on one repository, with only the permissions a job
+/// needs. A token that leaked could do no more than that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenScope {
+    pub repository_id: i64,
+    pub access: Access,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Fetch the code and publish check runs.
+    Analyse,
+    /// Write pull request comments (and read who may ask for re-runs).
+    Converse,
+}
+
+impl Access {
+    fn permissions(self) -> serde_json::Value {
+        match self {
+            Access::Analyse => serde_json::json!({
+                "checks": "write", "contents": "read", "metadata": "read"
+            }),
+            Access::Converse => serde_json::json!({
+                "pull_requests": "write", "metadata": "read"
+            }),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -92,13 +121,15 @@ impl GitHubApp {
         Ok(SecretString::from(format!("{signing_input}.{signature}")))
     }
 
-    /// An installation token, from the cache while it has more than five minutes left.
+    /// An installation token for `scope`, from the cache while it has more than five minutes
+    /// left.
     pub async fn installation_token(
         &self,
         installation_id: i64,
+        scope: TokenScope,
     ) -> Result<SecretString, GitHubError> {
         let mut tokens = self.tokens.lock().await;
-        if let Some(cached) = tokens.get(&installation_id) {
+        if let Some(cached) = tokens.get(&(installation_id, scope)) {
             if cached.expires_at - unix_now() > TOKEN_REFRESH_MARGIN_SECS {
                 return Ok(cached.token.clone());
             }
@@ -110,12 +141,17 @@ impl GitHubApp {
             "{}/app/installations/{installation_id}/access_tokens",
             self.api_url
         );
+        let body = serde_json::json!({
+            "repository_ids": [scope.repository_id],
+            "permissions": scope.access.permissions(),
+        });
         let response = send_with_retries(|| {
             self.http
                 .post(&url)
                 .bearer_auth(jwt.expose_secret())
                 .header("Accept", "application/vnd.github+json")
                 .header("X-GitHub-Api-Version", "2022-11-28")
+                .json(&body)
         })
         .await?;
         #[derive(serde::Deserialize)]
@@ -130,7 +166,7 @@ impl GitHubApp {
         let expires_at = parse_rfc3339(&body.expires_at).unwrap_or_else(|| unix_now() + 3600);
         let token = SecretString::from(body.token);
         tokens.insert(
-            installation_id,
+            (installation_id, scope),
             CachedToken {
                 token: token.clone(),
                 expires_at,
@@ -140,7 +176,7 @@ impl GitHubApp {
     }
 
     /// Drops a cached token that GitHub refused, so the next call fetches a fresh one.
-    pub async fn forget_token(&self, installation_id: i64) {
-        self.tokens.lock().await.remove(&installation_id);
+    pub async fn forget_token(&self, installation_id: i64, scope: TokenScope) {
+        self.tokens.lock().await.remove(&(installation_id, scope));
     }
 }

@@ -2,7 +2,7 @@
 //! 5xx retried with back-off, 403/429 rate limits waited out (`retry-after`,
 //! `x-ratelimit-reset`), a refused installation token fetched again once.
 
-use super::app::GitHubApp;
+use super::app::{GitHubApp, TokenScope};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -122,18 +122,21 @@ where
     }
 }
 
-/// A client acting as one installation of the app.
+/// A client acting as one installation of the app, on one repository, with one job's
+/// permissions.
 #[derive(Clone)]
 pub struct InstallationClient {
     app: Arc<GitHubApp>,
     installation_id: i64,
+    scope: TokenScope,
 }
 
 impl InstallationClient {
-    pub fn new(app: Arc<GitHubApp>, installation_id: i64) -> Self {
+    pub fn new(app: Arc<GitHubApp>, installation_id: i64, scope: TokenScope) -> Self {
         InstallationClient {
             app,
             installation_id,
+            scope,
         }
     }
 
@@ -142,7 +145,9 @@ impl InstallationClient {
     }
 
     pub async fn token(&self) -> Result<secrecy::SecretString, GitHubError> {
-        self.app.installation_token(self.installation_id).await
+        self.app
+            .installation_token(self.installation_id, self.scope)
+            .await
     }
 
     /// Sends a JSON request to `path` (relative to the API URL) and decodes the answer.
@@ -172,7 +177,9 @@ impl InstallationClient {
             match result {
                 Err(e) if e.status() == Some(401) && !refreshed => {
                     // The cached token may have been revoked; fetch a new one once.
-                    self.app.forget_token(self.installation_id).await;
+                    self.app
+                        .forget_token(self.installation_id, self.scope)
+                        .await;
                 }
                 Err(e) => return Err(e),
                 Ok(response) => {

@@ -3,5 +3,6 @@
 pub mod app;
 pub mod checks;
 pub mod client;
+pub mod clone_url;
 pub mod events;
 pub mod signature;

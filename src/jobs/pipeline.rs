@@ -1,14 +1,16 @@
 //! The analysis of one commit: check run in progress → checkout → backends → compare with the
 //! base → score → gate → save → complete the check run.
 
-use crate::analysis::engine::{Engine, TreeAnalysis};
+use crate::analysis::engine::{AnalysisInput, Engine, TreeAnalysis};
 use crate::analysis::repo_config::{load_repo_config, Annotate, RepoConfig};
 use crate::domain::finding::{Finding, Severity};
 use crate::domain::gate::{self, GateConfig, GateInput, GateResult};
 use crate::domain::score::{score, Score};
+use crate::domain::suppression;
 use crate::domain::time::rfc3339;
 use crate::git::checkout::Mirrors;
-use crate::github::app::GitHubApp;
+use crate::git::config_files::CommitFiles;
+use crate::github::app::{Access, GitHubApp, TokenScope};
 use crate::github::client::InstallationClient;
 use crate::github::events::CHECK_NAME;
 use crate::publish::check_run::{completion_requests, Report};
@@ -28,6 +30,10 @@ pub struct PipelineContext {
     pub gate: GateConfig,
     pub max_annotations: usize,
     pub public_url: Option<String>,
+    /// An analysis job stops at this deadline, its check run completed `timed_out`.
+    pub job_deadline: std::time::Duration,
+    /// Largest tree (bytes, entries) a commit may have to be analysed.
+    pub tree_limits: crate::git::checkout::TreeLimits,
     /// One fetch at a time per mirror within this process.
     pub mirror_locks: tokio::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -58,7 +64,11 @@ impl PipelineContext {
             .installation_id
             .or(project.installation_id)
             .ok_or_else(|| anyhow!("{} has no known installation of the app", project.full_name))?;
-        Ok(InstallationClient::new(app, installation))
+        let scope = TokenScope {
+            repository_id: project.id,
+            access: Access::Analyse,
+        };
+        Ok(InstallationClient::new(app, installation, scope))
     }
 
     async fn load(&self, analysis_id: i64) -> Result<(AnalysisRow, ProjectUpsert)> {
@@ -73,6 +83,15 @@ impl PipelineContext {
             .await?
             .ok_or_else(|| anyhow!("project {} does not exist", analysis.project_id))?;
         Ok((analysis, project))
+    }
+
+    /// What every check run summary must say about how the tools ran, when they did not run in
+    /// the jail.
+    fn jail_note(&self) -> Option<String> {
+        match self.engine.jail.state() {
+            crate::analysis::jail::JailState::Jailed => None,
+            other => Some(other.describe()),
+        }
     }
 
     /// Creates the check run as `in_progress`, or puts an existing one (a retry) back in progress.
@@ -137,7 +156,10 @@ impl PipelineContext {
             "completed_at": rfc3339(unix_now()),
             "output": {
                 "title": "Analysis could not finish",
-                "summary": format!("flext-quality gave up on this commit after its last attempt.\n\n**Reason:** {reason}\n\nRe-run the check to try again."),
+                "summary": format!(
+                    "flext-quality could not analyse this commit.\n\n**Reason:** {}\n\nRe-run the check to try again.",
+                    crate::publish::markdown::text(reason)
+                ),
             },
         });
         match analysis.check_run_id {
@@ -163,6 +185,11 @@ impl PipelineContext {
         refs: Vec<String>,
         want: Vec<String>,
     ) -> Result<()> {
+        // The clone URL comes from the payload: a token goes only to the GitHub we talk to.
+        if let Some(app) = &self.github {
+            crate::github::clone_url::check(app.api_url(), &project.clone_url)
+                .map_err(|why| anyhow::Error::new(super::Permanent(why)))?;
+        }
         let token = client
             .token()
             .await
@@ -184,16 +211,33 @@ impl PipelineContext {
         repo_id: i64,
         sha: &str,
         config: &RepoConfig,
+        config_sha: &str,
     ) -> Result<TreeAnalysis> {
         let mirrors = self.mirrors.clone();
         let sha_owned = sha.to_owned();
-        let tree = tokio::task::spawn_blocking(move || mirrors.materialise(repo_id, &sha_owned))
-            .await
-            .context("checkout task")??;
-        let result = self
-            .engine
-            .analyse(tree.path(), config, &format!("project-{repo_id}"), None)
-            .await;
+        let limits = self.tree_limits;
+        let tree =
+            tokio::task::spawn_blocking(move || mirrors.materialise(repo_id, &sha_owned, limits))
+                .await
+                .context("checkout task")?
+                .map_err(
+                    |e| match e.downcast::<crate::git::checkout::TreeTooLarge>() {
+                        Ok(too_large) => {
+                            anyhow::Error::new(super::Permanent(too_large.to_string()))
+                        }
+                        Err(other) => other,
+                    },
+                )?;
+        let input = AnalysisInput {
+            root: tree.path().to_path_buf(),
+            config: config.clone(),
+            config_files: Arc::new(CommitFiles {
+                mirrors: self.mirrors.clone(),
+                repo_id,
+                sha: config_sha.to_owned(),
+            }),
+        };
+        let result = self.engine.analyse(&input, None).await;
         drop(tree);
         result
     }
@@ -257,6 +301,7 @@ impl PipelineContext {
         project: &ProjectUpsert,
         sha: &str,
         config: &RepoConfig,
+        config_sha: &str,
         gate_config: &GateConfig,
     ) -> Result<(Vec<Finding>, Option<f64>)> {
         let hash = config_hash(config);
@@ -272,13 +317,15 @@ impl PipelineContext {
             }
         }
         let row = self.store.ensure_base_analysis(project.id, sha).await?;
-        let tree = self.analyse_commit(project.id, sha, config).await?;
+        let tree = self
+            .analyse_commit(project.id, sha, config, config_sha)
+            .await?;
         let s = score(
             tree.findings.iter().map(|f| (f.category, f.severity)),
             tree.ncloc,
         );
         let severities: Vec<Severity> = tree.findings.iter().map(|f| f.severity).collect();
-        let gate = verdict(&tree, &s, &severities, None, gate_config);
+        let gate = verdict(&tree, &s, &severities, true, None, None, gate_config);
         let result = result_for(
             Judged {
                 tree: &tree,
@@ -344,7 +391,7 @@ impl PipelineContext {
 
         let t = Instant::now();
         let head = self
-            .analyse_commit(project.id, &analysis.sha, &config)
+            .analyse_commit(project.id, &analysis.sha, &config, &config_sha)
             .await?;
         timings.insert("analyse_ms".into(), t.elapsed().as_millis() as u64);
 
@@ -375,7 +422,7 @@ impl PipelineContext {
         let (base, base_score) = match &compared_sha {
             Some(sha) if sha == &analysis.sha => (head.findings.clone(), None),
             Some(sha) => {
-                self.base_findings(&project, sha, &config, &gate_config)
+                self.base_findings(&project, sha, &config, &config_sha, &gate_config)
                     .await?
             }
             None => (Vec::new(), None),
@@ -406,7 +453,28 @@ impl PipelineContext {
             .filter(|f| !is_pr || is_new(f))
             .map(|f| f.severity)
             .collect();
-        let gate = verdict(&head, &s, &gated, base_score, &gate_config);
+        // Suppressions the change added (`# noqa` and friends), against what it is compared with.
+        let suppressions = match &compared_sha {
+            Some(base) if base != &analysis.sha => {
+                let mirrors = self.mirrors.clone();
+                let (id, base, head_sha) = (project.id, base.clone(), analysis.sha.clone());
+                let lines =
+                    tokio::task::spawn_blocking(move || mirrors.added_lines(id, &base, &head_sha))
+                        .await
+                        .context("diff task")??;
+                Some(suppression::added(&lines))
+            }
+            _ => None,
+        };
+        let gate = verdict(
+            &head,
+            &s,
+            &gated,
+            !is_pr,
+            base_score,
+            suppressions.as_ref().map(|v| v.len() as u64),
+            &gate_config,
+        );
         let changed = match (config.report.annotate, &compared_sha) {
             (Annotate::ChangedLines, Some(base)) => {
                 let mirrors = self.mirrors.clone();
@@ -448,6 +516,8 @@ impl PipelineContext {
                 .max_annotations
                 .min(config.report.max_annotations as usize),
             whole_code: !is_pr,
+            suppressions: suppressions.as_deref().unwrap_or(&[]),
+            jail: self.jail_note(),
         };
         let check_run_id = self.check_run_id(analysis.id).await?;
         let requests = completion_requests(&report, &rfc3339(unix_now()));
@@ -499,10 +569,7 @@ impl PipelineContext {
 /// A short hash of the effective repository config, recorded with each analysis.
 fn config_hash(config: &RepoConfig) -> String {
     let text = serde_json::to_string(config).unwrap_or_default();
-    openssl::sha::sha256(text.as_bytes())[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::domain::fingerprint::digest_hex(text.as_bytes())[..16].to_owned()
 }
 
 fn recorded_config_hash(analysis: &AnalysisRow) -> Option<String> {
@@ -514,23 +581,33 @@ fn verdict(
     tree: &TreeAnalysis,
     s: &Score,
     gated: &[Severity],
+    whole_code: bool,
     base_score: Option<f64>,
+    suppressions_added: Option<u64>,
     gate_config: &GateConfig,
 ) -> GateResult {
-    if !tree.any_backend_ran() {
+    if !tree.any_backend_applied() {
         let reasons: Vec<String> = tree
             .reports
             .iter()
-            .map(|r| format!("{}: {:?}", r.name, r.status))
+            .map(|r| match &r.status {
+                crate::analysis::engine::BackendStatus::NotApplicable(why) => {
+                    format!("{}: {why}", r.name)
+                }
+                other => format!("{}: {other:?}", r.name),
+            })
             .collect();
-        return gate::neutral(format!("no backend could run ({})", reasons.join("; ")));
+        return gate::neutral(format!("nothing to analyse ({})", reasons.join("; ")));
     }
     gate::evaluate(
         gate_config,
         &GateInput {
             new_severities: gated,
+            whole_code,
             score: s,
             base_score,
+            suppressions_added,
+            failed_backends: &tree.failed_backends(),
         },
     )
 }

@@ -108,23 +108,42 @@ async fn process(ctx: &PipelineContext, config: &WorkerConfig, job: ClaimedJob) 
         ctx.start_check_run(analysis_id).await?;
         ctx.run(analysis_id).await
     };
+    // Past its deadline a job stops: its tools are killed (dropping the work kills their
+    // jails), the lease is no longer renewed, and the check run says so.
+    let deadline = ctx.job_deadline;
     let result = tokio::select! {
-        r = work => Some(r),
+        r = tokio::time::timeout(deadline, work) => Some(r),
         _ = &mut lost_rx => None,
     };
     heartbeat.abort();
     match result {
         None => tracing::warn!("lease lost to another worker; abandoning this attempt"),
-        Some(Ok(())) => {
+        Some(Err(_)) => {
+            let reason = format!(
+                "the analysis did not finish within its deadline of {} s (FLEXT_QUALITY_JOB_DEADLINE_SECS)",
+                deadline.as_secs()
+            );
+            tracing::error!(%reason, "job deadline passed");
+            if let Err(e) = ctx.give_up(analysis_id, "timed_out", &reason).await {
+                tracing::error!(error = %format!("{e:#}"), "could not complete the check run");
+            }
+            let _ = ctx.store.fail_job(job.id, owner, &reason).await;
+        }
+        Some(Ok(Ok(()))) => {
             if let Err(e) = ctx.store.complete_job(job.id, owner).await {
                 tracing::error!(error = %format!("{e:#}"), "could not mark job done");
             }
         }
-        Some(Err(e)) => {
+        Some(Ok(Err(e))) => {
             let reason = format!("{e:#}");
-            if job.attempts >= job.max_attempts {
-                tracing::error!(%reason, "analysis failed on its last attempt");
-                if let Err(e) = ctx.give_up(analysis_id, "neutral", &reason).await {
+            let permanent = e.chain().any(|c| c.is::<super::Permanent>());
+            if permanent || job.attempts >= job.max_attempts {
+                if permanent {
+                    tracing::error!(%reason, "analysis failed; retrying cannot help");
+                } else {
+                    tracing::error!(%reason, "analysis failed on its last attempt");
+                }
+                if let Err(e) = ctx.give_up(analysis_id, "failure", &reason).await {
                     tracing::error!(error = %format!("{e:#}"), "could not complete the check run");
                 }
                 let _ = ctx.store.fail_job(job.id, owner, &reason).await;

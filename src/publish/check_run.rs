@@ -3,10 +3,12 @@
 //!
 //! Pure functions: the pipeline sends what these build.
 
+use super::markdown;
 use crate::analysis::engine::{BackendReport, BackendStatus};
 use crate::domain::finding::{Finding, Severity};
 use crate::domain::gate::{GateResult, Verdict};
 use crate::domain::score::Score;
+use crate::domain::suppression::Suppression;
 use crate::github::checks::{ANNOTATIONS_PER_REQUEST, MAX_SUMMARY_CHARS};
 use serde_json::{json, Value};
 
@@ -26,6 +28,10 @@ pub struct Report<'a> {
     pub max_annotations: usize,
     /// Push to the default branch: the gate looked at all open findings.
     pub whole_code: bool,
+    /// Inline suppressions the change added.
+    pub suppressions: &'a [Suppression],
+    /// How the tools ran, when not in the jail (said in every summary).
+    pub jail: Option<String>,
 }
 
 pub fn title(score: &Score, new_count: usize, gate: &GateResult) -> String {
@@ -97,8 +103,11 @@ fn count_by_severity<'f>(findings: impl Iterator<Item = &'f Finding>) -> [usize;
 pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
     let mut s = String::new();
     let new: Vec<&Finding> = r.findings.iter().filter(|f| (r.is_new)(f)).collect();
+    if let Some(jail) = &r.jail {
+        s.push_str(&format!("> ⚠️ {}\n\n", markdown::text(jail)));
+    }
     if let Some(reason) = &r.gate.reason {
-        s.push_str(&format!("**No verdict:** {reason}\n\n"));
+        s.push_str(&format!("**No verdict:** {}\n\n", markdown::text(reason)));
     }
     s.push_str(&format!(
         "### Quality gate: {}\n\n",
@@ -154,13 +163,12 @@ pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
         s.push_str("\n<details><summary>New findings</summary>\n\n");
         for f in new.iter().take(200) {
             s.push_str(&format!(
-                "- `{}:{}` {} `{}` ({}): {}\n",
-                f.path,
-                f.start_line,
-                f.backend,
-                f.rule,
+                "- {} {} {} ({}): {}\n",
+                markdown::code(&format!("{}:{}", f.path, f.start_line)),
+                markdown::text(&f.backend),
+                markdown::code(&f.rule),
                 f.severity,
-                f.message.replace('\n', " ")
+                markdown::text(&f.message)
             ));
         }
         if new.len() > 200 {
@@ -175,27 +183,49 @@ pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
         ));
         for f in r.fixed.iter().take(100) {
             s.push_str(&format!(
-                "- `{}` {} `{}`: {}\n",
-                f.path,
-                f.backend,
-                f.rule,
-                f.message.replace('\n', " ")
+                "- {} {} {}: {}\n",
+                markdown::code(&f.path),
+                markdown::text(&f.backend),
+                markdown::code(&f.rule),
+                markdown::text(&f.message)
             ));
         }
         s.push_str("\n</details>\n");
     }
+    if !r.suppressions.is_empty() {
+        s.push_str(&format!(
+            "\n### Suppressions added ({})\n\n",
+            r.suppressions.len()
+        ));
+        for sup in r.suppressions.iter().take(100) {
+            s.push_str(&format!(
+                "- {} {}\n",
+                markdown::code(&format!("{}:{}", sup.path, sup.line)),
+                markdown::code(sup.kind.label())
+            ));
+        }
+        if r.suppressions.len() > 100 {
+            s.push_str(&format!("- … and {} more\n", r.suppressions.len() - 100));
+        }
+    }
     s.push_str("\n### Backends\n\n| backend | version | status | time | findings |\n| --- | --- | --- | --- | --- |\n");
     for b in r.backends {
-        let status = match &b.status {
+        let mut status = match &b.status {
             BackendStatus::Ok => "ok".to_owned(),
-            BackendStatus::Failed(why) => format!("failed: {}", why.replace('|', "\\|")),
+            BackendStatus::Failed(why) => format!("failed: {}", markdown::text(why)),
             BackendStatus::TimedOut => "timed out".to_owned(),
-            BackendStatus::NotApplicable(why) => format!("not applicable: {why}"),
+            BackendStatus::NotApplicable(why) => format!("not applicable: {}", markdown::text(why)),
         };
+        if b.over_limit > 0 {
+            status.push_str(&format!(
+                "; kept the first {} findings, {} more not kept (FLEXT_QUALITY_MAX_FINDINGS_PER_BACKEND)",
+                b.findings, b.over_limit
+            ));
+        }
         s.push_str(&format!(
             "| {} | {} | {} | {:.1} s | {} |\n",
-            b.name,
-            b.version.as_deref().unwrap_or("?"),
+            markdown::text(&b.name),
+            markdown::text(b.version.as_deref().unwrap_or("?")),
             status,
             b.elapsed_ms as f64 / 1000.0,
             b.findings

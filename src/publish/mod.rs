@@ -3,6 +3,7 @@
 
 pub mod check_run;
 pub mod local;
+pub mod markdown;
 
 use crate::domain::gate::GateResult;
 

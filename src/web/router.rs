@@ -1,5 +1,6 @@
 //! The axum router and the state handlers share.
 
+use crate::analysis::jail::JailState;
 use crate::store::Store;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,6 +16,13 @@ pub struct AppState {
     pub max_attempts: i64,
     /// Wakes in-process workers as soon as a job is enqueued.
     pub job_notify: Arc<tokio::sync::Notify>,
+    /// How tools run here, once the workers have made the jail (`None` before, or when this
+    /// process runs no workers).
+    pub jail: std::sync::RwLock<Option<JailState>>,
+    /// Webhook bodies being read at once (bounded, so memory is).
+    pub body_permits: Arc<tokio::sync::Semaphore>,
+    /// How long a sender may take to send a webhook body.
+    pub body_timeout: std::time::Duration,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -26,10 +34,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
-    if state.store.ping().await {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
+/// Ready when the database answers; not ready when analyses cannot run because the jail
+/// could not be made (they would all fail).
+async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
+    if !state.store.ping().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unreachable\n".into(),
+        );
+    }
+    let jail = state.jail.read().unwrap_or_else(|e| e.into_inner()).clone();
+    match jail {
+        Some(s @ JailState::Unavailable(_)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}\n", s.describe()),
+        ),
+        Some(s @ (JailState::Off | JailState::Unjailed(_))) => {
+            (StatusCode::OK, format!("ready; {}\n", s.describe()))
+        }
+        _ => (StatusCode::OK, "ready\n".into()),
     }
 }

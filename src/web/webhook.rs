@@ -17,6 +17,13 @@ use tracing::Instrument;
 /// GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
+/// Bodies read at once; with [`MAX_BODY_BYTES`] this bounds the memory ingress can take.
+pub const CONCURRENT_BODIES: usize = 16;
+
+/// How long a sender may take to send a body (GitHub sends in well under a second); a slow
+/// sender is cut off rather than holding a reader.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A refusal: status plus a one-line reason, for the body and the log.
 #[derive(Debug)]
 pub struct Refusal {
@@ -92,8 +99,27 @@ impl VerifiedDelivery {
                 return Err(too_big());
             }
         }
-        let body = to_bytes(body, MAX_BODY_BYTES)
+        let busy = || {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many deliveries are being received at once; redeliver later",
+            )
+        };
+        let _permit = tokio::time::timeout(BODY_TIMEOUT, state.body_permits.acquire())
             .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
+        let body = tokio::time::timeout(state.body_timeout, to_bytes(body, MAX_BODY_BYTES))
+            .await
+            .map_err(|_| {
+                Refusal::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the body was not received within {} s",
+                        state.body_timeout.as_secs()
+                    ),
+                )
+            })?
             .map_err(|_| too_big())?;
         let signature = header(&parts.headers, "x-hub-signature-256");
         verify(&state.webhook_secrets, signature, &body)

@@ -4,7 +4,8 @@
 
 use super::db::TestDb;
 use crate::support::{shared_app_key, FakeGitHub};
-use flext_quality::config::{GitHubSettings, LogFormat, Settings};
+use flext_quality::analysis::jail::SandboxSetting;
+use flext_quality::config::{AnalysisSettings, GitHubSettings, LogFormat, Settings};
 use flext_quality::server;
 use flext_quality::store::{Engine, Store};
 use secrecy::SecretString;
@@ -22,7 +23,9 @@ pub use super::tools::tools_dir;
 pub fn require_ruff() {
     let dir = tools_dir();
     assert!(
-        flext_quality::analysis::runner::find_tool(&dir, "ruff").is_some(),
+        flext_quality::analysis::toolchain::Toolchain::resolve(&dir)
+            .find("ruff")
+            .is_some(),
         "ruff is not installed in {}/venv or on PATH: run the README's test command (scripts/test.sh), which installs the pinned tools",
         dir.display()
     );
@@ -124,6 +127,15 @@ impl TestApp {
         let db = TestDb::new(options.engine).await;
         let data = tempfile::tempdir().unwrap();
         let settings = Settings {
+            analysis: AnalysisSettings {
+                tools_dir: tools_dir(),
+                cache_dir: data.path().join("cache"),
+                sandbox: SandboxSetting::Required,
+                analysis_timeout_secs: 120,
+                max_findings_per_backend: 20_000,
+                policy: Default::default(),
+                sarif_tools: Vec::new(),
+            },
             database_url: Some(SecretString::from(db.url.clone())),
             data_dir: data.path().to_path_buf(),
             port: 0,
@@ -138,19 +150,19 @@ impl TestApp {
                 ],
                 api_url: github.url(),
             },
-            tools_dir: tools_dir(),
-            analysis_timeout_secs: 120,
+            job_deadline_secs: 600,
             max_attempts: options.max_attempts,
             lease_secs: options.lease.as_secs().max(1),
             max_annotations: 1000,
-            trusted_build_scripts: false,
-            policy: Default::default(),
-            sarif_tools: Vec::new(),
+            max_tree_bytes: 2 << 30,
+            max_tree_entries: 200_000,
         };
         let store = db.store.clone();
         let app = server::github_app(&settings).unwrap();
         let notify = Arc::new(tokio::sync::Notify::new());
-        let ctx = server::pipeline_context(&settings, store.clone(), app);
+        let jail = server::jail(&settings.analysis, settings.analysis.sandbox).await;
+        let engine = server::engine(&settings.analysis, jail, None);
+        let ctx = server::pipeline_context(&settings, store.clone(), app, engine);
         let workers = (options.workers > 0).then(|| {
             server::spawn_workers(ctx.clone(), options.workers, options.lease, notify.clone())
         });

@@ -1,12 +1,12 @@
-//! The pinned analysis tools, as the tests find them: `FLEXT_QUALITY_TOOLS_DIR` (default
-//! `.data/tools` in the crate, where the test script installs them) `/venv/bin`.
+//! The pinned analysis tools, as the tests find them: `FLEXT_QUALITY_TOOLS_DIR` (where the test
+//! script installs them), or the app's default tools dir, `/venv/bin`.
 
 use std::path::PathBuf;
 
 pub fn tools_dir() -> PathBuf {
     std::env::var_os("FLEXT_QUALITY_TOOLS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".data/tools"))
+        .unwrap_or_else(flext_quality::config::default_tools_dir)
 }
 
 /// The tool in the tools' virtual environment; a missing one fails the test, never skips it.

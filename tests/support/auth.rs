@@ -15,9 +15,15 @@ use base64::Engine;
 use openssl::hash::MessageDigest;
 use openssl::sign::Verifier;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 impl State {
-    pub(crate) fn new_token(&mut self, installation_id: u64, repos: Vec<String>) -> (String, i64) {
+    pub(crate) fn new_token(
+        &mut self,
+        installation_id: u64,
+        repos: Vec<String>,
+        permissions: BTreeMap<String, String>,
+    ) -> (String, i64) {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         let mut raw = [0u8; 36];
         openssl::rand::rand_bytes(&mut raw).expect("random bytes");
@@ -34,6 +40,7 @@ impl State {
                 installation_id,
                 repos,
                 expires_at,
+                permissions,
             },
         );
         self.tokens_issued += 1;
@@ -111,11 +118,13 @@ impl State {
         Ok(())
     }
 
-    /// The token's installation, or the status and message GitHub would answer with.
+    /// The token's installation, or the status and message GitHub would answer with. `needs`
+    /// is the permission the request needs (`("checks", "write")`), any of several alternatives.
     pub(crate) fn installation_auth(
         &self,
         headers: &HeaderMap,
         repo: Option<(&str, &str)>,
+        needs: &[(&str, &str)],
     ) -> Result<u64, (u16, &'static str)> {
         let auth = headers
             .get("authorization")
@@ -144,6 +153,15 @@ impl State {
             {
                 return Err((404, "Not Found"));
             }
+        }
+        let granted = |(name, level): &(&str, &str)| {
+            token
+                .permissions
+                .get(*name)
+                .is_some_and(|have| have == level || (have == "write" && *level == "read"))
+        };
+        if !needs.is_empty() && !needs.iter().any(granted) {
+            return Err((403, "Resource not accessible by integration"));
         }
         Ok(token.installation_id)
     }
@@ -205,10 +223,16 @@ pub(crate) async fn git_request(
             "authorization",
             format!("token {password}").parse().expect("header"),
         );
-        match st.installation_auth(&h, Some((owner, name))) {
+        match st.installation_auth(&h, Some((owner, name)), &[("contents", "read")]) {
             Ok(_) => {}
             Err((404, _)) => {
                 return git_server::plain(StatusCode::NOT_FOUND, "Repository not found.")
+            }
+            Err((403, _)) => {
+                return git_server::plain(
+                    StatusCode::FORBIDDEN,
+                    "Permission to read this repository's contents not granted.",
+                )
             }
             Err(_) => return unauthorized("Invalid username or token."),
         }
@@ -268,10 +292,36 @@ pub(crate) fn access_token(st: &mut State, id: &str, body: &Value, doc: &str) ->
             |r| json!({"id": r.id, "name": r.name, "full_name": format!("{}/{}", r.owner, r.name)}),
         )
         .collect();
-    let (token, expires_at) = st.new_token(installation_id, full);
-    let permissions = body.get("permissions").cloned().unwrap_or_else(|| {
-        json!({"checks": "write", "contents": "read", "issues": "write", "metadata": "read", "pull_requests": "write"})
-    });
+    let app_permissions: BTreeMap<String, String> = [
+        ("checks", "write"),
+        ("contents", "read"),
+        ("issues", "write"),
+        ("metadata", "read"),
+        ("pull_requests", "write"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let mut permissions = app_permissions.clone();
+    if let Some(asked) = body.get("permissions").and_then(Value::as_object) {
+        permissions.clear();
+        for (name, level) in asked {
+            let level = level.as_str().unwrap_or("");
+            let allowed = app_permissions
+                .get(name)
+                .is_some_and(|have| have == level || (have == "write" && level == "read"));
+            if !allowed {
+                return gh_error(
+                    422,
+                    &format!("The permissions requested are not granted to this installation ({name}: {level})."),
+                    doc,
+                );
+            }
+            permissions.insert(name.clone(), level.to_owned());
+        }
+    }
+    st.token_requests.push(body.clone());
+    let (token, expires_at) = st.new_token(installation_id, full, permissions.clone());
     let mut out = json!({
         "token": token,
         "expires_at": format_rfc3339(expires_at),

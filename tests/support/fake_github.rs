@@ -59,6 +59,8 @@ pub(crate) struct Token {
     /// Lower-cased `owner/name`s the token may access.
     pub(crate) repos: Vec<String>,
     pub(crate) expires_at: i64,
+    /// Permission name to level (`read`/`write`).
+    pub(crate) permissions: BTreeMap<String, String>,
 }
 
 struct Fault {
@@ -76,6 +78,8 @@ pub(crate) struct State {
     pub(crate) installations: BTreeMap<u64, Vec<RepoRef>>,
     pub(crate) tokens: HashMap<String, Token>,
     pub(crate) tokens_issued: usize,
+    /// Bodies of installation token requests, oldest first.
+    pub(crate) token_requests: Vec<Value>,
     pub(crate) check_runs: BTreeMap<u64, CheckRun>,
     pub(crate) next_check_run_id: u64,
     seen: HashSet<u64>,
@@ -128,6 +132,7 @@ impl FakeGitHub {
             installations: BTreeMap::new(),
             tokens: HashMap::new(),
             tokens_issued: 0,
+            token_requests: Vec::new(),
             check_runs: BTreeMap::new(),
             next_check_run_id: 4_000_000_001,
             seen: HashSet::new(),
@@ -212,6 +217,12 @@ impl FakeGitHub {
 
     pub fn tokens_issued(&self) -> usize {
         self.st().tokens_issued
+    }
+
+    /// The bodies of the installation token requests so far (repository and permission
+    /// scoping), oldest first.
+    pub fn token_requests(&self) -> Vec<Value> {
+        self.st().token_requests.clone()
     }
 
     /// Take the recorded violations; the fake will no longer complain about them on drop.
@@ -506,7 +517,8 @@ fn api_request(
             ["repos", owner, repo, ..] => Some((owner, repo)),
             _ => None,
         };
-        if let Err((status, msg)) = st.installation_auth(headers, repo) {
+        let needs = required_permission(method, &segs);
+        if let Err((status, msg)) = st.installation_auth(headers, repo, needs) {
             return gh_error(status, msg, doc);
         }
     }
@@ -543,6 +555,38 @@ fn api_request(
         );
         gh_error(501, "Not implemented by the fake GitHub", doc)
     })
+}
+
+/// The permission an installation token needs for a request, as GitHub documents it per
+/// endpoint (any one of the alternatives).
+fn required_permission(method: &str, segs: &[&str]) -> &'static [(&'static str, &'static str)] {
+    let write = method != "GET";
+    match segs {
+        ["repos", _, _, "check-runs" | "check-suites", ..]
+        | ["repos", _, _, "commits", _, "check-runs" | "check-suites"] => {
+            if write {
+                &[("checks", "write")]
+            } else {
+                &[("checks", "read")]
+            }
+        }
+        ["repos", _, _, "issues", ..] => {
+            if write {
+                &[("issues", "write"), ("pull_requests", "write")]
+            } else {
+                &[("issues", "read"), ("pull_requests", "read")]
+            }
+        }
+        ["repos", _, _, "pulls", ..] => {
+            if write {
+                &[("pull_requests", "write")]
+            } else {
+                &[("pull_requests", "read")]
+            }
+        }
+        ["repos", _, _, "collaborators", ..] => &[("metadata", "read")],
+        _ => &[],
+    }
 }
 
 fn percent_decode(s: &str, plus_is_space: bool) -> String {

@@ -134,3 +134,76 @@ impl Cx<'_> {
         Ok(out)
     }
 }
+
+/// One `[backends.<name>]` table, handed to its backend to read its own options with the same
+/// precise errors as the rest of the config.
+pub struct OptionsTable<'a> {
+    pub(super) cx: &'a Cx<'a>,
+    pub(super) table: &'a DeTable<'a>,
+    /// The table's dotted key (`backends.ruff`).
+    pub(super) key: String,
+}
+
+impl OptionsTable<'_> {
+    fn sub(&self, name: &str) -> String {
+        format!("{}.{name}", self.key)
+    }
+
+    /// Every key must be one of `allowed`.
+    pub fn allow(&self, allowed: &[&str]) -> Result<(), ConfigError> {
+        self.cx.keys(self.table, &format!("{}.", self.key), allowed)
+    }
+
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ConfigError> {
+        self.table
+            .get(name)
+            .map(|v| self.cx.bool(v, &self.sub(name)))
+            .transpose()
+    }
+
+    pub fn int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
+        self.table
+            .get(name)
+            .map(|v| self.cx.int(v, &self.sub(name), min, max))
+            .transpose()
+    }
+
+    /// A string that must be one of `choices`; the error names them as `what`.
+    pub fn choice(
+        &self,
+        name: &str,
+        what: &str,
+        choices: &[&str],
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(v) = self.table.get(name) else {
+            return Ok(None);
+        };
+        let key = self.sub(name);
+        let s = self.cx.string(v, &key)?;
+        if choices.contains(&s) {
+            return Ok(Some(s.to_owned()));
+        }
+        let expected = match choices {
+            [] => String::new(),
+            [one] => (*one).to_owned(),
+            [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+        };
+        Err(self.cx.bad(
+            v,
+            &key,
+            format!("unknown {what} `{s}` (expected {expected})"),
+        ))
+    }
+
+    /// An array of strings, each passing `check`.
+    pub fn strings(
+        &self,
+        name: &str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> Result<Option<Vec<String>>, ConfigError> {
+        self.table
+            .get(name)
+            .map(|v| self.cx.strings(v, &self.sub(name), check))
+            .transpose()
+    }
+}

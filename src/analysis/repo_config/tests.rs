@@ -2,7 +2,16 @@
 //! choice, and no panic on arbitrary input.
 
 use super::*;
-use crate::analysis::parse::testutil::no_panic;
+use crate::analysis::backends::bandit::BanditOptions;
+use crate::analysis::backends::mypy::MypyOptions;
+use crate::analysis::backends::ruff::RuffOptions;
+use crate::analysis::backends::semgrep::SemgrepOptions;
+use crate::analysis::backends::testutil::no_panic;
+use crate::analysis::backends::typed_options;
+
+fn opts<T: serde::de::DeserializeOwned + Default>(c: &RepoConfig, name: &str) -> Option<T> {
+    c.backends.options(name).map(typed_options)
+}
 use std::collections::BTreeMap;
 
 const DESIGN_EXAMPLE: &str = r#"[backends]
@@ -34,20 +43,20 @@ fn flext(text: &str) -> Result<RepoConfig, ConfigError> {
 fn design_example_is_valid_and_means_what_it_says() {
     let c = flext(DESIGN_EXAMPLE).unwrap();
     assert!(c.backends.explicit);
-    assert_eq!(c.backends.ruff, Some(RuffOptions::default()));
+    assert_eq!(opts(&c, "ruff"), Some(RuffOptions::default()));
     assert_eq!(
-        c.backends.mypy,
+        opts(&c, "mypy"),
         Some(MypyOptions {
             strict: true,
             ignore_missing_imports: false
         })
     );
-    assert_eq!(c.backends.bandit.as_ref().unwrap().skip, ["B101"]);
+    assert_eq!(opts::<BanditOptions>(&c, "bandit").unwrap().skip, ["B101"]);
     assert_eq!(
-        c.backends.semgrep.as_ref().unwrap().config,
+        opts::<SemgrepOptions>(&c, "semgrep").unwrap().config,
         ["semgrep-rules/"]
     );
-    assert_eq!(c.backends.clippy, None, "not listed, so not run");
+    assert_eq!(c.backends.options("clippy"), None, "not listed, so not run");
     assert_eq!(c.paths.exclude, ["migrations/**", "vendor/**"]);
     assert_eq!(c.gate, GateConfig::default());
     assert_eq!(c.report, ReportConfig::default());
@@ -57,7 +66,11 @@ fn design_example_is_valid_and_means_what_it_says() {
 fn empty_config_is_all_defaults() {
     let c = flext("# nothing\n").unwrap();
     assert_eq!(c, RepoConfig::default());
-    assert!(!c.backends.explicit && c.backends.clippy.is_some() && c.backends.semgrep.is_some());
+    assert!(
+        !c.backends.explicit
+            && c.backends.options("clippy").is_some()
+            && c.backends.options("semgrep").is_some()
+    );
 }
 
 #[test]
@@ -88,19 +101,26 @@ pr_comment = false
 "#,
     )
     .unwrap();
-    let ruff = c.backends.ruff.unwrap();
+    let ruff: RuffOptions = opts(&c, "ruff").unwrap();
     assert_eq!(ruff.select.unwrap(), ["E", "F401", "ALL"]);
     assert_eq!(
         (ruff.ignore, ruff.line_length),
         (vec!["E501".to_owned()], Some(120))
     );
-    assert!(c.backends.mypy.unwrap().ignore_missing_imports);
-    assert_eq!(
-        c.backends.bandit.unwrap().severity,
-        Some(BanditLevel::Medium)
+    assert!(
+        opts::<MypyOptions>(&c, "mypy")
+            .unwrap()
+            .ignore_missing_imports
     );
-    assert_eq!(c.backends.clippy, Some(ClippyOptions {}));
-    assert!(c.backends.semgrep.is_none());
+    assert_eq!(
+        opts::<BanditOptions>(&c, "bandit")
+            .unwrap()
+            .severity
+            .as_deref(),
+        Some("medium")
+    );
+    assert!(c.backends.options("clippy").is_some());
+    assert!(c.backends.options("semgrep").is_none());
     assert_eq!(
         c.rules.0["ruff:E501"],
         RuleOverride {
@@ -215,8 +235,8 @@ min_grade = "C"
 #[test]
 fn pyproject_table_is_read_and_errors_use_its_path() {
     let c = parse_repo_config(PYPROJECT_TEXT, ConfigSource::PyProject).unwrap();
-    assert!(c.backends.mypy.unwrap().strict);
-    assert!(c.backends.bandit.is_none());
+    assert!(opts::<MypyOptions>(&c, "mypy").unwrap().strict);
+    assert!(c.backends.options("bandit").is_none());
     assert_eq!(c.gate.min_grade, Grade::C);
     let bad = PYPROJECT_TEXT.replace("ruff = {}", "rufff = {}");
     let err = parse_repo_config(&bad, ConfigSource::PyProject).unwrap_err();

@@ -48,7 +48,27 @@ fn fetch_materialise_and_compare() {
         .fetch(7, &url, None, &refs, &[&first, &second])
         .unwrap();
 
-    let tree = mirrors.materialise(7, &second).unwrap();
+    let roomy = TreeLimits {
+        bytes: 1 << 20,
+        entries: 100,
+    };
+    let tree = mirrors.materialise(7, &second, roomy).unwrap();
+    let too_many = TreeLimits {
+        bytes: 1 << 20,
+        entries: 1,
+    };
+    let err = mirrors.materialise(7, &second, too_many).unwrap_err();
+    let err = err.downcast::<TreeTooLarge>().unwrap();
+    assert_eq!((err.entries, err.max_entries), (2, 1));
+    let too_big = TreeLimits {
+        bytes: 3,
+        entries: 100,
+    };
+    let err = mirrors.materialise(7, &second, too_big).unwrap_err();
+    assert!(
+        err.to_string().contains("FLEXT_QUALITY_MAX_TREE_BYTES"),
+        "{err}"
+    );
     assert_eq!(
         std::fs::read_to_string(tree.path().join("b.py")).unwrap(),
         "y = 2\n"

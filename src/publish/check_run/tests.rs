@@ -30,8 +30,11 @@ fn requests(findings: &[Finding], max: usize) -> Vec<Value> {
         &GateConfig::default(),
         &GateInput {
             new_severities: &sev,
+            whole_code: false,
             score: &s,
             base_score: None,
+            suppressions_added: None,
+            failed_backends: &[],
         },
     );
     let all_new = |_: &Finding| true;
@@ -47,6 +50,8 @@ fn requests(findings: &[Finding], max: usize) -> Vec<Value> {
         backends: &[],
         max_annotations: max,
         whole_code: false,
+        suppressions: &[],
+        jail: None,
     };
     completion_requests(&report, "2026-11-24T06:00:00Z")
 }

@@ -12,14 +12,30 @@
 //! `index` into `run.artifacts`. Results without a location, with a non-file URI, suppressed
 //! in source, or of kind `pass`/`notApplicable` are dropped with a note.
 
-use super::parse::{help_url, position, relative_path, ParseError, ParseOutput};
-use crate::domain::finding::{default_effort_minutes, RawFinding};
-use crate::domain::mapping::sarif_default;
+use super::{
+    help_url, relative_path, Backend, Draft, FindingBuilder, Invocation, ParseError, ParseOutput,
+    Prepare, ToolRun, TreeFacts,
+};
+use crate::analysis::repo_config::{ConfigError, OptionsTable};
+use crate::domain::finding::{Category, Severity};
 use serde_json::Value;
 use std::path::Path;
 
+/// A SARIF log read: its findings, and the runs that say the tool did not succeed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SarifLog {
+    pub output: ParseOutput,
+    /// One line per run with `invocations[].executionSuccessful = false`.
+    pub failed: Vec<String>,
+}
+
 /// Parses a SARIF log (all of its runs).
 pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> {
+    parse_log(output, repo_root, usize::MAX).map(|l| l.output)
+}
+
+/// Parses a SARIF log, keeping at most `limit` findings.
+pub fn parse_log(output: &str, repo_root: &Path, limit: usize) -> Result<SarifLog, ParseError> {
     let shape = |detail: &str| ParseError::Shape {
         tool: "sarif",
         detail: detail.to_owned(),
@@ -32,11 +48,118 @@ pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> 
         .get("runs")
         .and_then(Value::as_array)
         .ok_or_else(|| shape("no `runs` array"))?;
-    let mut out = ParseOutput::default();
+    let mut parsed = SarifLog::default();
     for run in runs {
-        parse_run(run, repo_root, &mut out);
+        let kept = parsed.output.findings.len();
+        let run_output = parse_run(run, repo_root, limit.saturating_sub(kept));
+        let out = &mut parsed.output;
+        out.findings.extend(run_output.findings);
+        out.dropped.extend(run_output.dropped);
+        out.tool_errors.extend(run_output.tool_errors);
+        out.over_limit += run_output.over_limit;
+        for invocation in run
+            .get("invocations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if invocation
+                .get("executionSuccessful")
+                .and_then(Value::as_bool)
+                == Some(false)
+            {
+                let name = tool_name(run);
+                let why = invocation
+                    .pointer("/toolExecutionNotifications/0/message/text")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the run says it did not succeed (executionSuccessful: false)");
+                parsed.failed.push(format!("{name}: {why}"));
+            }
+        }
     }
-    Ok(out)
+    Ok(parsed)
+}
+
+fn tool_name(run: &Value) -> String {
+    backend_name(
+        run.pointer("/tool/driver/name")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+    )
+}
+
+/// An extra tool the operator configured (`FLEXT_QUALITY_SARIF_TOOLS`): run in the jail at the
+/// tree's root, its standard output read as SARIF. Only the operator can name programs; a
+/// repository never can.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SarifTool {
+    /// The backend name its findings carry (`gitleaks`).
+    pub name: String,
+    /// Program and arguments; the program is looked up in the tools' environment, then PATH.
+    pub command: Vec<String>,
+}
+
+impl SarifTool {
+    /// Parses the JSON list in `FLEXT_QUALITY_SARIF_TOOLS`.
+    pub fn parse_list(json: &str) -> Result<Vec<SarifTool>, String> {
+        let tools: Vec<SarifTool> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        for t in &tools {
+            if t.name.trim().is_empty() || t.command.is_empty() {
+                return Err(format!("tool `{}` needs a name and a command", t.name));
+            }
+            if super::find(&t.name).is_some() {
+                return Err(format!("`{}` is a built-in backend's name", t.name));
+            }
+        }
+        Ok(tools)
+    }
+}
+
+impl Backend for SarifTool {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn program(&self) -> &str {
+        &self.command[0]
+    }
+
+    fn default_mapping(&self) -> &'static str {
+        "`security-severity` ≥9/≥7/≥4/>0 → security critical/major/minor/info; else level error/warning/note → major/minor/info"
+    }
+
+    fn options(&self, table: Option<OptionsTable<'_>>) -> Result<Value, ConfigError> {
+        if let Some(t) = table {
+            t.allow(&[])?;
+        }
+        Ok(Value::Object(Default::default()))
+    }
+
+    fn applies(&self, _: &TreeFacts, _: &Value) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn prepare(&self, _: &Prepare<'_>) -> Result<Invocation, String> {
+        Ok(Invocation {
+            args: self.command[1..].to_vec(),
+            ..Invocation::default()
+        })
+    }
+
+    fn parse(&self, run: &ToolRun<'_>) -> Result<ParseOutput, String> {
+        // Many SARIF tools exit non-zero when they find something: the output decides.
+        let log = parse_log(run.stdout, run.root, run.max_findings)
+            .map_err(|e| format!("{e} ({})", run.exit_failure()))?;
+        if !log.failed.is_empty() {
+            return Err(log.failed.join("; "));
+        }
+        let mut out = log.output;
+        for f in &mut out.findings {
+            f.backend = self.name.clone();
+        }
+        Ok(out)
+    }
 }
 
 /// Backend name from the driver's name (see the module documentation).
@@ -57,21 +180,17 @@ pub fn backend_name(driver_name: &str) -> String {
     }
 }
 
-fn parse_run(run: &Value, repo_root: &Path, out: &mut ParseOutput) {
+fn parse_run(run: &Value, repo_root: &Path, limit: usize) -> ParseOutput {
     let tool = run.get("tool");
     let driver = tool.and_then(|t| t.get("driver"));
-    let backend = backend_name(
-        driver
-            .and_then(|d| d.get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or(""),
-    );
+    let backend = tool_name(run);
+    let mut b = FindingBuilder::new(&backend, repo_root, limit);
     let extensions: &[Value] = tool
         .and_then(|t| t.get("extensions"))
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice);
     let Some(results) = run.get("results").and_then(Value::as_array) else {
-        return;
+        return b.finish();
     };
     for notification in run
         .pointer("/invocations/0/toolExecutionNotifications")
@@ -83,7 +202,7 @@ fn parse_run(run: &Value, repo_root: &Path, out: &mut ParseOutput) {
             .pointer("/message/text")
             .and_then(Value::as_str)
         {
-            out.tool_errors.push(format!("{backend}: {text}"));
+            b.tool_error(format!("{backend}: {text}"));
         }
     }
     for result in results {
@@ -100,13 +219,11 @@ fn parse_run(run: &Value, repo_root: &Path, out: &mut ParseOutput) {
             continue;
         }
         if is_suppressed(result) {
-            out.dropped
-                .push(format!("{backend} {rule_id}: suppressed in source"));
+            b.dropped(format!("{backend} {rule_id}: suppressed in source"));
             continue;
         }
         let Some(physical) = result.pointer("/locations/0/physicalLocation") else {
-            out.dropped
-                .push(format!("{backend} {rule_id}: result has no location"));
+            b.dropped(format!("{backend} {rule_id}: result has no location"));
             continue;
         };
         let path = match artifact_path(physical.get("artifactLocation"), run)
@@ -114,7 +231,7 @@ fn parse_run(run: &Value, repo_root: &Path, out: &mut ParseOutput) {
         {
             Ok(p) => p,
             Err(why) => {
-                out.dropped.push(format!("{backend} {rule_id}: {why}"));
+                b.dropped(format!("{backend} {rule_id}: {why}"));
                 continue;
             }
         };
@@ -145,24 +262,21 @@ fn parse_run(run: &Value, repo_root: &Path, out: &mut ParseOutput) {
             .and_then(Value::as_str);
         let (category, severity) = sarif_default(level, security_severity, &tags);
         let region = physical.get("region");
-        let num = |name: &str| position(region.and_then(|r| r.get(name)).and_then(Value::as_i64));
-        let start_line = num("startLine").unwrap_or(1);
-        let end_line = num("endLine").unwrap_or(start_line).max(start_line);
-        out.findings.push(RawFinding {
-            backend: backend.clone(),
+        let num = |name: &str| region.and_then(|r| r.get(name)).and_then(Value::as_i64);
+        b.push(Draft {
             message: message_text(result, rule).unwrap_or_else(|| rule_id.clone()),
             rule: rule_id,
             category,
             severity,
             path,
-            start_line,
-            end_line,
+            start_line: num("startLine"),
+            end_line: num("endLine"),
             start_column: num("startColumn"),
             end_column: num("endColumn"),
             help_url: help_url(rule.and_then(|r| r.get("helpUri")).and_then(Value::as_str)),
-            effort_minutes: default_effort_minutes(severity),
         });
     }
+    b.finish()
 }
 
 /// The rule's metadata: by `rule.toolComponent` + `rule.index`, by `ruleIndex` into the
@@ -357,6 +471,45 @@ fn percent_decode(s: &str) -> Option<String> {
     (!decoded.contains('\0')).then_some(decoded)
 }
 
+/// SARIF (any tool): a `security-severity` score (CVSS-like, 0–10, GitHub's convention)
+/// makes a finding security, graded ≥9 critical, ≥7 major, ≥4 minor, >0 info. Otherwise the
+/// SARIF level error/warning/note is major/minor/info (absent: warning, SARIF's default), in
+/// reliability unless the rule is tagged `security`, or `maintainability`/`style`.
+pub fn sarif_default(
+    level: Option<&str>,
+    security_severity: Option<f64>,
+    tags: &[String],
+) -> (Category, Severity) {
+    if let Some(score) = security_severity.filter(|s| s.is_finite() && *s > 0.0) {
+        let severity = if score >= 9.0 {
+            Severity::Critical
+        } else if score >= 7.0 {
+            Severity::Major
+        } else if score >= 4.0 {
+            Severity::Minor
+        } else {
+            Severity::Info
+        };
+        return (Category::Security, severity);
+    }
+    let severity = match level.unwrap_or("warning") {
+        "error" => Severity::Major,
+        "note" | "none" => Severity::Info,
+        _ => Severity::Minor,
+    };
+    let tagged = |names: &[&str]| {
+        tags.iter()
+            .any(|t| names.iter().any(|n| t.eq_ignore_ascii_case(n)))
+    };
+    let category = if tagged(&["security"]) {
+        Category::Security
+    } else if tagged(&["maintainability", "style"]) {
+        Category::Maintainability
+    } else {
+        Category::Reliability
+    };
+    (category, severity)
+}
+
 #[cfg(test)]
-#[path = "sarif/tests.rs"]
 mod tests;

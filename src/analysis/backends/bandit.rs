@@ -1,17 +1,110 @@
-//! Bandit backend parser: `bandit -r . -f json` writes one JSON document with `results` (the
-//! findings) and `errors` (files it could not scan, e.g. a syntax error).
+//! The Bandit backend: `bandit -f json` on the Python files, per file (so cached per file).
 //!
-//! Measured with bandit 1.9.4: `col_offset`/`end_col_offset` come from Python's AST, 0-based
-//! and (end) exclusive, counted in UTF-8 bytes; they get +1 here. `line_range` lists every line
-//! of the flagged node, so its last entry is the end line.
+//! Bandit reads no configuration from the tree here: its options come from `[backends.bandit]`
+//! of the config commit, and it is given files, not directories (a directory target would let
+//! a `.bandit` file in the tree choose what is skipped).
+//!
+//! Measured with bandit 1.9.4: one JSON document with `results` (the findings) and `errors`
+//! (files it could not scan, e.g. a syntax error). `col_offset`/`end_col_offset` come from
+//! Python's AST, 0-based and (end) exclusive, counted in UTF-8 bytes; they get +1 here.
+//! `line_range` lists every line of the flagged node, so its last entry is the end line.
 
-use super::parse::{help_url, position, relative_path, ParseError, ParseOutput};
-use crate::domain::finding::{default_effort_minutes, Category, RawFinding};
-use crate::domain::mapping::bandit_default;
-use serde::Deserialize;
+use super::{
+    typed_options, Backend, Draft, FindingBuilder, Granularity, Invocation, ParseError,
+    ParseOutput, Prepare, ToolRun, TreeFacts,
+};
+use crate::analysis::repo_config::{ConfigError, OptionsTable};
+use crate::domain::finding::{Category, Severity};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::path::Path;
 
 pub const NAME: &str = "bandit";
+
+pub struct Bandit;
+
+/// `[backends.bandit]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanditOptions {
+    /// Test ids to skip (`B101`).
+    pub skip: Vec<String>,
+    /// Lowest issue severity reported (`low`, `medium`, `high`); `None` reports all.
+    pub severity: Option<String>,
+}
+
+impl Backend for Bandit {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn program(&self) -> &str {
+        "bandit"
+    }
+
+    fn default_mapping(&self) -> &'static str {
+        "HIGH/MEDIUM/LOW → critical/major/minor, one lower when confidence is LOW; security"
+    }
+
+    fn options(&self, table: Option<OptionsTable<'_>>) -> Result<Value, ConfigError> {
+        let mut o = BanditOptions::default();
+        if let Some(t) = table {
+            t.allow(&["skip", "severity"])?;
+            o.skip = t.strings("skip", bandit_test_id)?.unwrap_or_default();
+            o.severity = t.choice("severity", "level", &["low", "medium", "high"])?;
+        }
+        Ok(serde_json::to_value(o).expect("plain data"))
+    }
+
+    fn applies(&self, facts: &TreeFacts, _: &Value) -> Result<(), String> {
+        if facts.python_files.is_empty() {
+            return Err("no Python files".into());
+        }
+        Ok(())
+    }
+
+    fn granularity(&self) -> Granularity {
+        Granularity::PerFile
+    }
+
+    fn prepare(&self, p: &Prepare<'_>) -> Result<Invocation, String> {
+        let o: BanditOptions = typed_options(p.options);
+        let mut args: Vec<String> = ["-f", "json", "-q"].map(String::from).to_vec();
+        if !o.skip.is_empty() {
+            args.push(format!("--skip={}", o.skip.join(",")));
+        }
+        match o.severity.as_deref() {
+            Some("medium") => args.push("-ll".into()),
+            Some("high") => args.push("-lll".into()),
+            _ => {}
+        }
+        args.push("--".into());
+        args.extend(p.files.iter().cloned());
+        Ok(Invocation {
+            args,
+            ..Invocation::default()
+        })
+    }
+
+    fn parse(&self, run: &ToolRun<'_>) -> Result<ParseOutput, String> {
+        // 0: nothing found, 1: found something; anything else is Bandit failing.
+        if !matches!(run.exit_code, Some(0 | 1)) {
+            return Err(run.exit_failure());
+        }
+        let out =
+            parse_limited(run.stdout, run.root, run.max_findings).map_err(|e| e.to_string())?;
+        // Files Bandit could not scan were not judged: the run is incomplete.
+        if !out.tool_errors.is_empty() {
+            let shown: Vec<&str> = out.tool_errors.iter().take(3).map(String::as_str).collect();
+            let more = out.tool_errors.len().saturating_sub(3);
+            let mut message = format!("could not scan every file: {}", shown.join("; "));
+            if more > 0 {
+                message.push_str(&format!(" (and {more} more)"));
+            }
+            return Err(message);
+        }
+        Ok(out)
+    }
+}
 
 #[derive(Deserialize)]
 struct Report {
@@ -45,8 +138,12 @@ struct FileError {
     reason: String,
 }
 
-/// Parses the stdout of `bandit -r . -f json`, run from the repository root.
+/// Parses the stdout of `bandit -f json`, run from the repository root.
 pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> {
+    parse_limited(output, repo_root, usize::MAX)
+}
+
+fn parse_limited(output: &str, repo_root: &Path, limit: usize) -> Result<ParseOutput, ParseError> {
     let report: Report = serde_json::from_str(output).map_err(|e| {
         let tool = NAME;
         let detail = e.to_string();
@@ -56,24 +153,12 @@ pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> 
             ParseError::Json { tool, detail }
         }
     })?;
-    let mut out = ParseOutput::default();
+    let mut b = FindingBuilder::new(NAME, repo_root, limit);
     for e in report.errors {
-        out.tool_errors
-            .push(format!("bandit: {}: {}", e.filename, e.reason));
+        b.tool_error(format!("bandit: {}: {}", e.filename, e.reason));
     }
     for i in report.results {
-        let path = match relative_path(&i.filename, repo_root) {
-            Ok(p) => p,
-            Err(why) => {
-                out.dropped.push(format!("bandit {}: {why}", i.test_id));
-                continue;
-            }
-        };
         let severity = bandit_default(&i.issue_severity, &i.issue_confidence);
-        let start_line = position(i.line_number).unwrap_or(1);
-        let end_line = position(i.line_range.iter().copied().max())
-            .unwrap_or(start_line)
-            .max(start_line);
         let mut message = i.issue_text;
         if !i.test_name.is_empty() {
             message = format!(
@@ -82,28 +167,52 @@ pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> 
                 i.issue_confidence.to_ascii_lowercase()
             );
         }
-        out.findings.push(RawFinding {
-            backend: NAME.into(),
+        b.push(Draft {
             rule: i.test_id,
             category: Category::Security,
             severity,
             message,
-            path,
-            start_line,
-            end_line,
-            start_column: position(i.col_offset.map(|c| c.saturating_add(1))),
-            end_column: position(i.end_col_offset.map(|c| c.saturating_add(1))),
-            help_url: help_url(i.more_info.as_deref()),
-            effort_minutes: default_effort_minutes(severity),
+            path: i.filename,
+            start_line: i.line_number,
+            end_line: i.line_range.iter().copied().max(),
+            start_column: i.col_offset.map(|c| c.saturating_add(1)),
+            end_column: i.end_col_offset.map(|c| c.saturating_add(1)),
+            help_url: super::help_url(i.more_info.as_deref()),
         });
     }
-    Ok(out)
+    Ok(b.finish())
+}
+
+/// Bandit: HIGH/MEDIUM/LOW severity are critical/major/minor, one step lower when Bandit
+/// itself has LOW confidence in the finding. Always security.
+pub fn bandit_default(issue_severity: &str, issue_confidence: &str) -> Severity {
+    let severity = match issue_severity.to_ascii_uppercase().as_str() {
+        "HIGH" => Severity::Critical,
+        "MEDIUM" => Severity::Major,
+        "LOW" => Severity::Minor,
+        // Bandit's UNDEFINED (and anything newer) gives no signal beyond "a security smell".
+        _ => Severity::Info,
+    };
+    if issue_confidence.eq_ignore_ascii_case("LOW") {
+        severity.lowered()
+    } else {
+        severity
+    }
+}
+
+fn bandit_test_id(s: &str) -> Result<(), String> {
+    let ok = s.len() == 4 && s.starts_with('B') && s[1..].bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{s}` is not a Bandit test id (like `B101`)"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::parse::testutil::{no_panic, project, tool};
+    use crate::analysis::backends::testutil::{no_panic, project, tool};
     use crate::domain::finding::Severity;
     use std::process::Command;
 
@@ -132,6 +241,23 @@ mod tests {
      "test_id": "B301", "test_name": ""}
   ]
 }"#;
+
+    #[test]
+    fn bandit_table() {
+        for (sev, conf, want) in [
+            ("HIGH", "HIGH", Severity::Critical),
+            ("HIGH", "MEDIUM", Severity::Critical),
+            ("HIGH", "LOW", Severity::Major),
+            ("MEDIUM", "HIGH", Severity::Major),
+            ("MEDIUM", "LOW", Severity::Minor),
+            ("LOW", "HIGH", Severity::Minor),
+            ("LOW", "LOW", Severity::Info),
+            ("low", "low", Severity::Info),
+            ("UNDEFINED", "HIGH", Severity::Info),
+        ] {
+            assert_eq!(super::bandit_default(sev, conf), want, "{sev}/{conf}");
+        }
+    }
 
     #[test]
     fn parses_captured_output() {

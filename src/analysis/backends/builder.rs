@@ -1,10 +1,10 @@
-//! What every backend parser returns, and the path rules all of them share.
+//! The finding builder every backend parser uses, and the path rules all of them share.
 //!
 //! Parsers are pure functions of a tool's output (plus the file system, only to refuse paths
 //! that escape the repository). They never panic on malformed output: the tools are
 //! third-party programs run on untrusted code, so their output is untrusted input too.
 
-use crate::domain::finding::RawFinding;
+use crate::domain::finding::{default_effort_minutes, Category, RawFinding, Severity};
 use std::path::{Component, Path, PathBuf};
 
 /// Findings parsed from one tool run, plus notes on anything that did not become a finding.
@@ -13,9 +13,11 @@ pub struct ParseOutput {
     pub findings: Vec<RawFinding>,
     /// One line per finding that was dropped and why (e.g. its path leaves the repository).
     pub dropped: Vec<String>,
-    /// Problems the tool itself reported that are not findings: a file it could not parse, a
-    /// rule that did not load. Worth showing, since they mean the analysis saw less than all.
+    /// Problems the tool itself reported that did not stop it: a rule that did not load, a
+    /// warning about one file. Worth showing, since they mean the analysis saw less than all.
     pub tool_errors: Vec<String>,
+    /// Findings past the per-backend limit, counted but not kept.
+    pub over_limit: usize,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -24,6 +26,106 @@ pub enum ParseError {
     Json { tool: &'static str, detail: String },
     #[error("{tool} output has an unexpected shape: {detail}")]
     Shape { tool: &'static str, detail: String },
+}
+
+/// A finding as a parser reads it from a tool: positions as the tool gave them (1-based,
+/// possibly absent or nonsense), the path as the tool wrote it.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub rule: String,
+    pub category: Category,
+    pub severity: Severity,
+    pub message: String,
+    /// Absolute, or relative to the repository root.
+    pub path: String,
+    pub start_line: Option<i64>,
+    pub end_line: Option<i64>,
+    pub start_column: Option<i64>,
+    pub end_column: Option<i64>,
+    pub help_url: Option<String>,
+}
+
+/// Builds [`RawFinding`]s from [`Draft`]s: paths made repository-relative (or the finding
+/// dropped, with the reason), positions made sane, effort from the severity, and at most
+/// `limit` findings kept (the rest counted).
+pub struct FindingBuilder<'a> {
+    backend: &'a str,
+    root: &'a Path,
+    limit: usize,
+    out: ParseOutput,
+}
+
+impl<'a> FindingBuilder<'a> {
+    pub fn new(backend: &'a str, root: &'a Path, limit: usize) -> Self {
+        FindingBuilder {
+            backend,
+            root,
+            limit,
+            out: ParseOutput::default(),
+        }
+    }
+
+    /// Adds a finding; returns false when it was dropped or is over the limit.
+    pub fn push(&mut self, d: Draft) -> bool {
+        let path = match relative_path(&d.path, self.root) {
+            Ok(p) => p,
+            Err(why) => {
+                self.out
+                    .dropped
+                    .push(format!("{} {}: {why}", self.backend, d.rule));
+                return false;
+            }
+        };
+        if self.out.findings.len() >= self.limit {
+            self.out.over_limit += 1;
+            return false;
+        }
+        let start_line = position(d.start_line).unwrap_or(1);
+        let end_line = position(d.end_line).unwrap_or(start_line).max(start_line);
+        self.out.findings.push(RawFinding {
+            backend: self.backend.to_owned(),
+            rule: d.rule,
+            category: d.category,
+            severity: d.severity,
+            message: d.message,
+            path,
+            start_line,
+            end_line,
+            start_column: position(d.start_column),
+            end_column: position(d.end_column),
+            help_url: d.help_url,
+            effort_minutes: default_effort_minutes(d.severity),
+        });
+        true
+    }
+
+    /// Notes a problem the tool reported that is not a finding.
+    pub fn tool_error(&mut self, message: impl Into<String>) {
+        self.out.tool_errors.push(message.into());
+    }
+
+    /// Notes a finding that could not be placed in the repository.
+    pub fn dropped(&mut self, why: impl Into<String>) {
+        self.out.dropped.push(why.into());
+    }
+
+    /// How many findings are kept so far.
+    pub fn len(&self) -> usize {
+        self.out.findings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.out.findings.is_empty()
+    }
+
+    /// The last finding kept (to merge duplicates or amend it).
+    pub fn last_mut(&mut self) -> Option<&mut RawFinding> {
+        self.out.findings.last_mut()
+    }
+
+    pub fn finish(self) -> ParseOutput {
+        self.out
+    }
 }
 
 /// Turns a path reported by a tool (absolute, or relative to the repository root) into a
@@ -103,113 +205,6 @@ pub fn help_url(url: Option<&str>) -> Option<String> {
     (url.starts_with("https://") || url.starts_with("http://"))
         .then(|| url.to_owned())
         .filter(|u| u.len() <= 2048 && !u.chars().any(char::is_whitespace))
-}
-
-/// Helpers shared by the parsers' tests: a deterministic input mutator for the no-panic
-/// property tests, and the location of the real tools.
-#[cfg(test)]
-pub mod testutil {
-    use std::path::PathBuf;
-
-    /// xorshift64*: deterministic, so a failing iteration can be reproduced from its number.
-    pub struct XorShift(u64);
-
-    impl XorShift {
-        pub fn new(seed: u64) -> Self {
-            XorShift(seed.max(1))
-        }
-        pub fn next_u64(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        pub fn below(&mut self, n: usize) -> usize {
-            if n == 0 {
-                0
-            } else {
-                (self.next_u64() % n as u64) as usize
-            }
-        }
-    }
-
-    /// Bytes that matter to JSON and TOML parsers, so mutations reach deep code paths.
-    const INTERESTING: &[u8] = b"{}[]\",:0123456789-.eE \n\\/=#'tfnul";
-
-    /// One mutated variant of `sample`: truncated, bytes flipped, inserted, duplicated or
-    /// replaced with random ones; or pure random bytes. Always valid UTF-8 (lossy).
-    pub fn mutate(rng: &mut XorShift, sample: &str) -> String {
-        let mut bytes = sample.as_bytes().to_vec();
-        match rng.below(6) {
-            0 => bytes.truncate(rng.below(bytes.len() + 1)),
-            1 => {
-                return String::from_utf8_lossy(
-                    &(0..rng.below(200))
-                        .map(|_| rng.next_u64() as u8)
-                        .collect::<Vec<u8>>(),
-                )
-                .into_owned()
-            }
-            2 if !bytes.is_empty() => {
-                // Copy a slice somewhere else: duplicates keys, nests brackets.
-                let a = rng.below(bytes.len());
-                let b = a + rng.below(bytes.len() - a);
-                let chunk = bytes[a..b].to_vec();
-                let at = rng.below(bytes.len());
-                bytes.splice(at..at, chunk);
-            }
-            _ => {
-                for _ in 0..1 + rng.below(8) {
-                    let at = rng.below(bytes.len() + 1);
-                    let c = INTERESTING[rng.below(INTERESTING.len())];
-                    if at < bytes.len() && rng.below(2) == 0 {
-                        bytes[at] = c;
-                    } else {
-                        bytes.insert(at, c);
-                    }
-                }
-            }
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    /// Runs `f` on thousands of mutations of the samples; a panic fails the test with the
-    /// iteration number and input.
-    pub fn no_panic(samples: &[&str], iterations: usize, f: impl Fn(&str)) {
-        let mut rng = XorShift::new(0x5eed_f1e7);
-        for i in 0..iterations {
-            let sample = samples[i % samples.len()];
-            let input = mutate(&mut rng, sample);
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&input)));
-            assert!(r.is_ok(), "iteration {i} panicked on input {input:?}");
-        }
-    }
-
-    /// The real tool, found as the engine finds it: `FLEXT_QUALITY_TOOLS_DIR` (default
-    /// `.data/tools` in the crate) `/venv/bin`, then PATH. Missing tools fail the test: the test
-    /// script installs them, so absence is a setup bug, not a reason to skip.
-    pub fn tool(name: &str) -> PathBuf {
-        let dir = std::env::var("FLEXT_QUALITY_TOOLS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".data/tools"));
-        crate::analysis::runner::find_tool(&dir, name).unwrap_or_else(|| {
-            panic!(
-                "{name} is not installed in {}/venv/bin or on PATH: run scripts/test.sh (it installs the pinned tools)",
-                dir.display()
-            )
-        })
-    }
-
-    /// Writes `files` into a fresh temporary directory and returns it.
-    pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().expect("temp dir");
-        for (name, text) in files {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        dir
-    }
 }
 
 #[cfg(test)]

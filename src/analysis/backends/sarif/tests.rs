@@ -2,7 +2,7 @@
 //! and Semgrep SARIF output compared with their JSON output.
 
 use super::*;
-use crate::analysis::parse::testutil::{no_panic, project, tool};
+use crate::analysis::backends::testutil::{no_panic, project, tool};
 use crate::domain::finding::{Category, Severity};
 use std::process::Command;
 
@@ -249,11 +249,13 @@ fn real_ruff_sarif_matches_its_json() {
 /// The real Semgrep: `--sarif` (relative URIs on an undefined `%SRCROOT%`) against `--json`.
 #[test]
 fn real_semgrep_sarif_matches_its_json() {
-    use crate::analysis::semgrep::tests::{semgrep, CODE, RULES};
+    use crate::analysis::backends::semgrep::tests::{semgrep, CODE, RULES};
     let dir = project(&[("rules/rules.yml", RULES), ("app/main.py", CODE)]);
     let sarif = parse(&semgrep(dir.path(), "--sarif"), dir.path()).unwrap();
-    let json = crate::analysis::semgrep::parse(&semgrep(dir.path(), "--json"), dir.path()).unwrap();
-    let key = |f: &RawFinding| {
+    let json =
+        crate::analysis::backends::semgrep::parse(&semgrep(dir.path(), "--json"), dir.path())
+            .unwrap();
+    let key = |f: &crate::domain::finding::RawFinding| {
         (
             f.path.clone(),
             f.start_line,
@@ -277,4 +279,54 @@ fn real_semgrep_sarif_matches_its_json() {
         .find(|f| f.rule.ends_with("shell-true"))
         .unwrap();
     assert_eq!(shell.severity, Severity::Major);
+}
+
+#[test]
+fn sarif_table() {
+    use Category::*;
+    use Severity::*;
+    let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for (level, sec, t, want) in [
+        (Some("error"), Some(9.8), tags(&[]), (Security, Critical)),
+        (Some("note"), Some(9.0), tags(&[]), (Security, Critical)),
+        (None, Some(8.9), tags(&[]), (Security, Major)),
+        (None, Some(7.0), tags(&[]), (Security, Major)),
+        (None, Some(4.0), tags(&[]), (Security, Minor)),
+        (None, Some(0.1), tags(&["style"]), (Security, Info)),
+        (Some("error"), Some(0.0), tags(&[]), (Reliability, Major)),
+        (
+            Some("error"),
+            Some(f64::NAN),
+            tags(&[]),
+            (Reliability, Major),
+        ),
+        (Some("warning"), None, tags(&[]), (Reliability, Minor)),
+        (None, None, tags(&[]), (Reliability, Minor)),
+        (Some("note"), None, tags(&[]), (Reliability, Info)),
+        (Some("none"), None, tags(&[]), (Reliability, Info)),
+        (
+            Some("error"),
+            None,
+            tags(&["security", "external/cwe/cwe-79"]),
+            (Security, Major),
+        ),
+        (
+            Some("warning"),
+            None,
+            tags(&["Maintainability"]),
+            (Maintainability, Minor),
+        ),
+        (
+            Some("note"),
+            None,
+            tags(&["style"]),
+            (Maintainability, Info),
+        ),
+    ] {
+        assert_eq!(
+            sarif_default(level, sec, &t),
+            want,
+            "{level:?}/{sec:?}/{t:?}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! Tests of the Clippy parser: captured cargo output, and the real `cargo clippy`.
 
 use super::*;
-use crate::analysis::parse::testutil::{no_panic, project};
+use crate::analysis::backends::testutil::{no_panic, project};
 use crate::domain::finding::{Category, Severity};
 use std::process::Command;
 
@@ -25,6 +25,64 @@ const SAMPLE: &str = r##"{"reason":"compiler-message","target":{"kind":["lib"],"
 
 /// rule, path, line, column, category, severity
 type Summary<'a> = (&'a str, &'a str, u32, Option<u32>, Category, Severity);
+
+#[test]
+fn clippy_table() {
+    use Category::*;
+    use Severity::*;
+    for (level, code, want) in [
+        ("error", Some("E0425"), (Reliability, Blocker)),
+        ("error", None, (Reliability, Blocker)),
+        ("error", Some("unused_variables"), (Reliability, Blocker)),
+        ("warning", Some("E0133"), (Reliability, Major)),
+        ("warning", Some("clippy::eq_op"), (Reliability, Major)),
+        ("error", Some("clippy::eq_op"), (Reliability, Major)),
+        (
+            "warning",
+            Some("clippy::suspicious_map"),
+            (Reliability, Major),
+        ),
+        (
+            "warning",
+            Some("clippy::await_holding_lock"),
+            (Reliability, Major),
+        ),
+        (
+            "warning",
+            Some("clippy::needless_return"),
+            (Maintainability, Minor),
+        ),
+        (
+            "error",
+            Some("clippy::needless_return"),
+            (Maintainability, Minor),
+        ),
+        ("warning", Some("clippy::ptr_arg"), (Maintainability, Minor)),
+        (
+            "warning",
+            Some("unused_variables"),
+            (Maintainability, Minor),
+        ),
+        ("warning", Some("arithmetic_overflow"), (Reliability, Major)),
+        ("warning", None, (Maintainability, Minor)),
+    ] {
+        assert_eq!(clippy_default(level, code), want, "{level}/{code:?}");
+    }
+}
+
+#[test]
+fn lint_lists_are_sorted_unique_snake_case() {
+    for list in [CLIPPY_CORRECTNESS, CLIPPY_SUSPICIOUS, RUSTC_DENY_BY_DEFAULT] {
+        let names: Vec<&str> = list.split_whitespace().collect();
+        assert!(names.len() > 40);
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "not sorted/unique");
+        assert!(names.iter().all(|n| n
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')));
+    }
+    assert_eq!(CLIPPY_CORRECTNESS.split_whitespace().count(), 68);
+    assert_eq!(CLIPPY_SUSPICIOUS.split_whitespace().count(), 82);
+}
 
 #[test]
 fn parses_captured_output() {

@@ -1,18 +1,143 @@
-//! Semgrep backend parser: `semgrep scan --json --metrics=off --config <local rules>`.
+//! The Semgrep backend: `semgrep scan --json` with local rules only.
+//!
+//! The rules come from the config commit (a pull request's base), never from the analysed
+//! tree: they are copied out of that commit into the run's configuration directory, and rule
+//! files that are (or sit behind) symbolic links are refused. `.semgrepignore` files of the
+//! analysed tree are not honoured (a pull request could otherwise ignore its own files);
+//! `[paths] exclude` of the repository config is the way to leave files out. Semgrep never
+//! reaches the network: no registry rules, no metrics, no version check.
 //!
 //! Measured with semgrep 1.180.0: `start`/`end` carry 1-based `line` and `col`, the end column
 //! exclusive. `check_id` is prefixed with the dotted path of the rules directory
 //! (`semgrep-rules/` + `id: shell-true` gives `semgrep-rules.shell-true`), so moving the rules
-//! directory renames the rules. `errors[].type` is a string or, for partial parsing, an array.
+//! directory renames the rules; the prefix of the directory the rules were copied to is taken
+//! off again. `errors[].type` is a string or, for partial parsing, an array.
 
-use super::parse::{help_url, position, relative_path, ParseError, ParseOutput};
-use crate::domain::finding::{default_effort_minutes, RawFinding};
-use crate::domain::mapping::semgrep_default;
-use serde::Deserialize;
+use super::{
+    copy_config_files, help_url, typed_options, Backend, Draft, FindingBuilder, Invocation,
+    ParseError, ParseOutput, Prepare, ToolRun, TreeFacts,
+};
+use crate::analysis::repo_config::{ConfigError, OptionsTable};
+use crate::domain::finding::{Category, Severity};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::Path;
 
 pub const NAME: &str = "semgrep";
+
+pub struct Semgrep;
+
+/// `[backends.semgrep]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SemgrepOptions {
+    /// Rule files or directories, relative to the repository root. Registry ids and URLs are
+    /// refused: the analysis never downloads rules.
+    pub config: Vec<String>,
+}
+
+impl Backend for Semgrep {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn program(&self) -> &str {
+        "semgrep"
+    }
+
+    fn base_env(&self) -> Vec<(String, String)> {
+        // Without these Semgrep looks for a newer version at start and, with no network,
+        // waits about 100 s.
+        vec![
+            ("SEMGREP_ENABLE_VERSION_CHECK".into(), "0".into()),
+            ("SEMGREP_SEND_METRICS".into(), "off".into()),
+        ]
+    }
+
+    fn default_mapping(&self) -> &'static str {
+        "ERROR/WARNING/INFO → critical/major/minor; category from `metadata.category`"
+    }
+
+    fn options(&self, table: Option<OptionsTable<'_>>) -> Result<Value, ConfigError> {
+        let mut o = SemgrepOptions::default();
+        if let Some(t) = table {
+            t.allow(&["config"])?;
+            o.config = t.strings("config", semgrep_local_path)?.unwrap_or_default();
+        }
+        Ok(serde_json::to_value(o).expect("plain data"))
+    }
+
+    fn applies(&self, _: &TreeFacts, options: &Value) -> Result<(), String> {
+        let o: SemgrepOptions = typed_options(options);
+        if o.config.is_empty() {
+            return Err("no local rules configured (`semgrep = { config = [...] }`)".into());
+        }
+        Ok(())
+    }
+
+    fn prepare(&self, p: &Prepare<'_>) -> Result<Invocation, String> {
+        let o: SemgrepOptions = typed_options(p.options);
+        let rules = p.scratch.config.join("rules");
+        copy_config_files(p.config_files, &o.config, &rules)
+            .map_err(|e| format!("semgrep rules: {e}"))?;
+        let mut args: Vec<String> = [
+            "scan",
+            "--json",
+            "--metrics=off",
+            "--disable-version-check",
+            "--quiet",
+            "--no-git-ignore",
+            "--x-ignore-semgrepignore-files",
+        ]
+        .map(String::from)
+        .to_vec();
+        for c in &o.config {
+            args.push(format!("--config={}", rules.join(c).display()));
+        }
+        args.push(".".into());
+        Ok(Invocation {
+            args,
+            ..Invocation::default()
+        })
+    }
+
+    fn parse(&self, run: &ToolRun<'_>) -> Result<ParseOutput, String> {
+        if run.exit_code != Some(0) {
+            return Err(run.exit_failure());
+        }
+        let prefix = rule_prefix(&run.scratch.config.join("rules"));
+        let mut out =
+            parse_limited(run.stdout, run.root, run.max_findings).map_err(|e| e.to_string())?;
+        for f in &mut out.findings {
+            if let Some(rest) = f.rule.strip_prefix(&prefix) {
+                f.rule = rest.to_owned();
+            }
+        }
+        // Errors (a rule that does not load, a target Semgrep gave up on) mean the run did
+        // not check what it should have; warnings (a file parsed in part) are only noted.
+        let errors: Vec<&String> = out
+            .tool_errors
+            .iter()
+            .filter(|e| e.starts_with("semgrep error:"))
+            .collect();
+        if !errors.is_empty() {
+            let shown: Vec<&str> = errors.iter().take(3).map(|e| e.as_str()).collect();
+            return Err(shown.join("; "));
+        }
+        Ok(out)
+    }
+}
+
+/// The dotted prefix Semgrep gives rule ids loaded from under `dir`, with the final dot.
+fn rule_prefix(dir: &Path) -> String {
+    let parts: Vec<String> = dir
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    format!("{}.", parts.join("."))
+}
 
 #[derive(Deserialize)]
 struct Report {
@@ -48,6 +173,10 @@ struct Extra {
 
 /// Parses the stdout of `semgrep scan --json`, run from the repository root.
 pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> {
+    parse_limited(output, repo_root, usize::MAX)
+}
+
+fn parse_limited(output: &str, repo_root: &Path, limit: usize) -> Result<ParseOutput, ParseError> {
     let report: Report = serde_json::from_str(output).map_err(|e| {
         let (tool, detail) = (NAME, e.to_string());
         if e.is_data() {
@@ -56,44 +185,31 @@ pub fn parse(output: &str, repo_root: &Path) -> Result<ParseOutput, ParseError> 
             ParseError::Json { tool, detail }
         }
     })?;
-    let mut out = ParseOutput::default();
+    let mut b = FindingBuilder::new(NAME, repo_root, limit);
     for e in &report.errors {
-        out.tool_errors.push(describe_error(e));
+        b.tool_error(describe_error(e));
     }
     for m in report.results {
-        let path = match relative_path(&m.path, repo_root) {
-            Ok(p) => p,
-            Err(why) => {
-                out.dropped.push(format!("semgrep {}: {why}", m.check_id));
-                continue;
-            }
-        };
         let meta = &m.extra.metadata;
         let (category, severity) = semgrep_default(
             &m.extra.severity,
             meta.get("category").and_then(Value::as_str),
         );
-        let start_line = position(m.start.line).unwrap_or(1);
         let end = m.end.as_ref();
-        let end_line = position(end.and_then(|e| e.line))
-            .unwrap_or(start_line)
-            .max(start_line);
-        out.findings.push(RawFinding {
-            backend: NAME.into(),
+        b.push(Draft {
+            help_url: rule_url(meta),
             rule: m.check_id,
             category,
             severity,
             message: m.extra.message,
-            path,
-            start_line,
-            end_line,
-            start_column: position(m.start.col),
-            end_column: position(end.and_then(|e| e.col)),
-            help_url: rule_url(meta),
-            effort_minutes: default_effort_minutes(severity),
+            path: m.path,
+            start_line: m.start.line,
+            end_line: end.and_then(|e| e.line),
+            start_column: m.start.col,
+            end_column: end.and_then(|e| e.col),
         });
     }
-    Ok(out)
+    Ok(b.finish())
 }
 
 /// `metadata.source` (the rule's page) or else the first of `metadata.references`, which
@@ -124,10 +240,60 @@ fn describe_error(e: &Value) -> String {
     format!("semgrep {level}: {kind}: {message}")
 }
 
+/// Semgrep: ERROR/WARNING/INFO are critical/major/minor; category from the rule's
+/// `metadata.category`.
+///
+/// Semgrep also accepts the newer CRITICAL/HIGH/MEDIUM/LOW scale, where HIGH is what ERROR
+/// used to be: CRITICAL and HIGH are both critical (the design caps Semgrep at critical),
+/// MEDIUM major, LOW minor. EXPERIMENT and INVENTORY rules only record facts: info.
+pub fn semgrep_default(severity: &str, metadata_category: Option<&str>) -> (Category, Severity) {
+    let severity = match severity.to_ascii_uppercase().as_str() {
+        "ERROR" | "CRITICAL" | "HIGH" => Severity::Critical,
+        "WARNING" | "MEDIUM" => Severity::Major,
+        "EXPERIMENT" | "INVENTORY" => Severity::Info,
+        _ => Severity::Minor,
+    };
+    let category = match metadata_category.map(str::to_ascii_lowercase).as_deref() {
+        Some("security") => Category::Security,
+        Some("correctness" | "reliability" | "bug") => Category::Reliability,
+        _ => Category::Maintainability,
+    };
+    (category, severity)
+}
+
+/// A rule file or directory inside the repository. Everything else semgrep's `--config`
+/// accepts (registry ids `p/…` `r/…` `s/…`, `auto`, URLs) would fetch rules from the network.
+fn semgrep_local_path(s: &str) -> Result<(), String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "`{s}`: {why}; only rule files inside the repository are allowed"
+        ))
+    };
+    if s.is_empty() {
+        return refuse("empty path");
+    }
+    if s.contains("://") || s.starts_with("http:") || s.starts_with("https:") {
+        return refuse("a URL");
+    }
+    if s == "auto" || ["p/", "r/", "s/", "c/"].iter().any(|p| s.starts_with(p)) {
+        return refuse("a Semgrep registry id");
+    }
+    if s.starts_with('/') || s.starts_with('~') || s.contains('\\') || s.contains(':') {
+        return refuse("an absolute path");
+    }
+    if s.starts_with('-') {
+        return refuse("looks like a command-line option");
+    }
+    if s.split('/').any(|seg| seg == "..") {
+        return refuse("`..` leaves the repository");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::analysis::parse::testutil::{no_panic, project, tool};
+    use crate::analysis::backends::testutil::{no_panic, project, tool};
     use crate::domain::finding::{Category, Severity};
     use std::process::Command;
 
@@ -151,6 +317,37 @@ pub(crate) mod tests {
   {"code": 2, "level": "error", "type": "Rule parse error", "rule_id": "badrules.x",
    "message": "Rule parse error in rule badrules.x:\n Invalid pattern for Python"}],
  "paths": {"scanned": ["pkg/app.py"]}, "skipped_rules": []}"#;
+
+    #[test]
+    fn semgrep_table() {
+        use Category::*;
+        use Severity::*;
+        for (sev, cat, want) in [
+            ("ERROR", Some("security"), (Security, Critical)),
+            ("WARNING", Some("correctness"), (Reliability, Major)),
+            ("INFO", None, (Maintainability, Minor)),
+            ("WARNING", Some("bug"), (Reliability, Major)),
+            ("WARNING", Some("reliability"), (Reliability, Major)),
+            ("ERROR", Some("best-practice"), (Maintainability, Critical)),
+            ("ERROR", Some("Security"), (Security, Critical)),
+            ("CRITICAL", Some("security"), (Security, Critical)),
+            ("HIGH", None, (Maintainability, Critical)),
+            ("MEDIUM", None, (Maintainability, Major)),
+            ("LOW", None, (Maintainability, Minor)),
+            ("INVENTORY", None, (Maintainability, Info)),
+            ("weird", None, (Maintainability, Minor)),
+        ] {
+            assert_eq!(super::semgrep_default(sev, cat), want, "{sev}/{cat:?}");
+        }
+    }
+
+    #[test]
+    fn rule_ids_lose_the_copy_directory_prefix() {
+        assert_eq!(
+            rule_prefix(Path::new("/tmp/flext-quality-scratch-x1/config/rules")),
+            "tmp.flext-quality-scratch-x1.config.rules."
+        );
+    }
 
     #[test]
     fn parses_captured_output() {
