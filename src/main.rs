@@ -107,18 +107,8 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Makes this process's memory unreadable to other processes of the same user (no core dumps,
-/// no `/proc/<pid>/mem`, no ptrace), so nothing that escaped an analysis could read the keys
-/// and tokens it holds.
-fn harden_process() {
-    // SAFETY: prctl with these arguments only changes this process's dumpable flag.
-    unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-    }
-}
-
 fn main() -> ExitCode {
-    harden_process();
+    flext_quality::server::harden_process();
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
     let settings = match &cli.command {

@@ -262,6 +262,18 @@ async fn bad_input_gets_a_clear_4xx() {
         "{answer}"
     );
 
+    // A sender that stops sending is cut off, so it cannot hold a reader (and memory).
+    let slow = format!(
+        "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: slow\r\nX-Hub-Signature-256: {good}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"zen\":"
+    );
+    let started = std::time::Instant::now();
+    let answer = raw_http(&addr, slow.into_bytes(), None).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("not received within"),
+        "{answer}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+
     // Nothing refused was recorded; the two accepted deliveries were.
     assert_eq!(app.store.delivery_count().await.unwrap(), 2);
     let health = app
@@ -306,7 +318,7 @@ async fn raw_http(addr: &str, head: Vec<u8>, chunked_bytes: Option<usize>) -> St
     }
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(15),
         stream.read_to_end(&mut answer),
     )
     .await;
