@@ -1,8 +1,9 @@
 //! Benchmark: `flext-quality analyze` on a generated Python repository of about 2,000 files,
 //! against the same tools run bare, in one run. See benches/README.md.
 //!
-//! Prints: each bare tool's time and their sum; `analyze` cold (empty cache); `analyze` after
-//! one file changed; and the two ratios with their targets (≤ 1.10× and ≤ 0.2×).
+//! Prints: each bare tool's time and their sum; `analyze` cold (empty cache) in the jail and
+//! without it; `analyze` after one file changed; and the ratios with their targets (≤ 1.10×
+//! and ≤ 0.2×), plus what the jail costs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -94,7 +95,7 @@ fn timed(name: &str, cmd: &mut Command) -> Duration {
 fn tools_dir() -> PathBuf {
     std::env::var("FLEXT_QUALITY_TOOLS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".data/tools"))
+        .unwrap_or_else(|_| flext_quality::config::default_tools_dir())
 }
 
 fn tool(name: &str) -> PathBuf {
@@ -180,17 +181,21 @@ fn main() {
     );
 
     let bin = env!("CARGO_BIN_EXE_flext-quality");
-    let data = tempfile::tempdir().unwrap();
-    let analyze = || {
+    let command = |data: &Path, sandbox: &str| {
         let mut c = Command::new(bin);
-        c.args(["analyze", "--format", "json"])
+        c.args(["analyze", "--format", "json", "--sandbox", sandbox])
             .arg(root)
-            .env("FLEXT_QUALITY_DATA_DIR", data.path())
+            .env("FLEXT_QUALITY_DATA_DIR", data)
             .env("FLEXT_QUALITY_TOOLS_DIR", tools_dir())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null());
         c
     };
+    // Without the jail, cold (its own empty cache): what the jail costs.
+    let unjailed_data = tempfile::tempdir().unwrap();
+    let unjailed = timed("analyze (cold, no jail)", &mut command(unjailed_data.path(), "off"));
+    let data = tempfile::tempdir().unwrap();
+    let analyze = || command(data.path(), "required");
     let cold = timed("analyze (cold)", &mut analyze());
     let changed_file = root.join(&python_files[python_files.len() / 2]);
     let mut text = std::fs::read_to_string(&changed_file).unwrap();
@@ -198,7 +203,8 @@ fn main() {
     std::fs::write(&changed_file, text).unwrap();
     let warm = timed("analyze (one file changed)", &mut analyze());
 
-    println!("analyze cold          {:>8.2} s", cold.as_secs_f64());
+    println!("analyze cold, no jail {:>8.2} s", unjailed.as_secs_f64());
+    println!("analyze cold (jail)   {:>8.2} s", cold.as_secs_f64());
     println!("analyze 1 file changed {:>7.2} s", warm.as_secs_f64());
     let cold_ratio = cold.as_secs_f64() / bare.as_secs_f64();
     let warm_ratio = warm.as_secs_f64() / cold.as_secs_f64();
@@ -209,5 +215,9 @@ fn main() {
     println!(
         "changed / cold        {warm_ratio:>8.2}×  (target ≤ 0.20×) {}",
         if warm_ratio <= 0.20 { "met" } else { "MISSED" }
+    );
+    println!(
+        "jail / no jail        {:>8.2}×  (what the jail costs, cold)",
+        cold.as_secs_f64() / unjailed.as_secs_f64()
     );
 }
