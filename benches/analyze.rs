@@ -193,7 +193,10 @@ fn main() {
     };
     // Without the jail, cold (its own empty cache): what the jail costs.
     let unjailed_data = tempfile::tempdir().unwrap();
-    let unjailed = timed("analyze (cold, no jail)", &mut command(unjailed_data.path(), "off"));
+    let unjailed = timed(
+        "analyze (cold, no jail)",
+        &mut command(unjailed_data.path(), "off"),
+    );
     let data = tempfile::tempdir().unwrap();
     let analyze = || command(data.path(), "required");
     let cold = timed("analyze (cold)", &mut analyze());
