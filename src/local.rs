@@ -8,9 +8,8 @@ use crate::analysis::engine::{
     AnalysisInput, BackendReport, BackendStatus, Engine, Progress, TreeAnalysis,
 };
 use crate::analysis::repo_config::{load_repo_config, parse_repo_config, ConfigSource, RepoConfig};
-use crate::domain::finding::{Finding, Severity};
-use crate::domain::gate::{self, GateConfig, GateInput, Verdict};
-use crate::domain::score::score;
+use crate::domain::gate::{GateConfig, Verdict};
+use crate::domain::judgement::{self, Applicability, Baseline, GateScope, JudgementInput};
 use crate::publish::local::{self, LocalReport};
 use anyhow::{Context, Result};
 use std::collections::HashSet;
@@ -27,7 +26,7 @@ pub enum Format {
     Markdown,
 }
 
-pub struct AnalyzeOptions {
+pub struct LocalOptions {
     pub path: PathBuf,
     pub base: Option<String>,
     pub format: Format,
@@ -63,7 +62,7 @@ pub async fn local_engine(
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-fn load_config(options: &AnalyzeOptions) -> Result<RepoConfig> {
+fn load_config(options: &LocalOptions) -> Result<RepoConfig> {
     if let Some(file) = &options.config {
         let text = std::fs::read_to_string(file)
             .map_err(|e| UsageError(format!("--config {}: {e}", file.display())))?;
@@ -246,10 +245,10 @@ fn added_suppressions(
 }
 
 /// Runs `analyze` and returns what to print and the exit code.
-pub async fn analyze(
+pub async fn analyse_local(
     engine: &Engine,
     server_gate: &GateConfig,
-    options: &AnalyzeOptions,
+    options: &LocalOptions,
 ) -> Result<(String, u8)> {
     if !options.path.is_dir() {
         return Err(UsageError(format!("{} is not a directory", options.path.display())).into());
@@ -290,57 +289,38 @@ pub async fn analyze(
     let _ = drawer.await;
     let head = head?;
 
-    let new: Option<HashSet<String>> = base.as_ref().map(|b| {
-        let before: HashSet<&str> = b.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+    let failed = head.failed_backends();
+    let judged = judgement::judge(&JudgementInput {
+        head: &head.findings,
+        ncloc: head.ncloc,
+        base: base.as_ref().map(|b| Baseline {
+            findings: &b.findings,
+            ncloc: b.ncloc,
+        }),
+        scope: if base.is_some() {
+            GateScope::NewFindings
+        } else {
+            GateScope::WholeCode
+        },
+        gate: &gate_config,
+        backends: if head.any_backend_applied() {
+            Applicability::Ran { failed: &failed }
+        } else {
+            Applicability::NothingApplies {
+                why: "no backend applies to this tree",
+            }
+        },
+        suppressions_added: suppressions.as_ref().map(|s: &Vec<_>| s.len() as u64),
+    });
+    let new: Option<HashSet<String>> = base.as_ref().map(|_| {
         head.findings
             .iter()
-            .filter(|f| !before.contains(f.fingerprint.as_str()))
-            .map(|f| f.fingerprint.clone())
+            .zip(&judged.new)
+            .filter(|(_, n)| **n)
+            .map(|(f, _)| f.fingerprint.clone())
             .collect()
     });
-    let fixed: Vec<Finding> = base
-        .as_ref()
-        .map(|b| {
-            let after: HashSet<&str> = head
-                .findings
-                .iter()
-                .map(|f| f.fingerprint.as_str())
-                .collect();
-            b.findings
-                .iter()
-                .filter(|f| !after.contains(f.fingerprint.as_str()))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let s = score(
-        head.findings.iter().map(|f| (f.category, f.severity)),
-        head.ncloc,
-    );
-    let base_score = base
-        .as_ref()
-        .map(|b| score(b.findings.iter().map(|f| (f.category, f.severity)), b.ncloc).score);
-    let gated: Vec<Severity> = head
-        .findings
-        .iter()
-        .filter(|f| new.as_ref().is_none_or(|n| n.contains(&f.fingerprint)))
-        .map(|f| f.severity)
-        .collect();
-    let gate = if head.any_backend_applied() {
-        gate::evaluate(
-            &gate_config,
-            &GateInput {
-                new_severities: &gated,
-                whole_code: new.is_none(),
-                score: &s,
-                base_score,
-                suppressions_added: suppressions.as_ref().map(|s: &Vec<_>| s.len() as u64),
-                failed_backends: &head.failed_backends(),
-            },
-        )
-    } else {
-        gate::neutral("nothing to analyse")
-    };
+    let (s, gate, fixed) = (judged.score, judged.gate, judged.fixed);
     let report = LocalReport {
         findings: &head.findings,
         new: new.as_ref(),

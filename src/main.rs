@@ -35,7 +35,8 @@ enum Command {
     },
     /// Analyse a local checkout: no GitHub, no database. Exit 0 when the gate passes, 1 when
     /// it fails, 2 on usage, configuration or backend errors.
-    Analyze {
+    #[command(name = "analyze")]
+    Analyse {
         #[arg(default_value = ".")]
         path: PathBuf,
         /// Report new and fixed findings against this revision of the same repository.
@@ -114,7 +115,7 @@ fn main() -> ExitCode {
     let settings = match &cli.command {
         // `analyze` and `tools` read only the analysis settings: a server setting they do not
         // use cannot stop them.
-        Command::Analyze { .. } | Command::Tools { .. } => None,
+        Command::Analyse { .. } | Command::Tools { .. } => None,
         _ => match Settings::from_env() {
             Ok(s) => Some(s),
             Err(e) => {
@@ -204,7 +205,7 @@ async fn run(
                 analysis.tools_dir.join("venv").display()
             );
         }
-        Command::Analyze {
+        Command::Analyse {
             path,
             base,
             format,
@@ -213,8 +214,8 @@ async fn run(
             sandbox,
         } => {
             use flext_quality::analysis::jail::{JailState, SandboxSetting};
-            use flext_quality::local::{analyze, describe_error, AnalyzeOptions, Format as F};
-            let options = AnalyzeOptions {
+            use flext_quality::local::{analyse_local, describe_error, Format as F, LocalOptions};
+            let options = LocalOptions {
                 path,
                 base,
                 format: match format {
@@ -244,7 +245,7 @@ async fn run(
                 _ => {}
             }
             return Ok(
-                match analyze(&engine, &analysis.policy.gate, &options).await {
+                match analyse_local(&engine, &analysis.policy.gate, &options).await {
                     Ok((text, code)) => {
                         println!("{text}");
                         ExitCode::from(code)

@@ -6,8 +6,9 @@ use crate::analysis::toolchain::Toolchain;
 use crate::config::{AnalysisSettings, Settings};
 use crate::git::checkout::Mirrors;
 use crate::github::app::GitHubApp;
-use crate::jobs::pipeline::PipelineContext;
 use crate::jobs::worker::{run_worker, WorkerConfig};
+use crate::jobs::JobContext;
+use crate::publish::PublishContext;
 use crate::store::Store;
 use crate::web::{router, AppState};
 use anyhow::{Context, Result};
@@ -79,28 +80,35 @@ pub fn engine(
         policy: analysis.policy.rules.clone(),
         sarif_tools: analysis.sarif_tools.clone(),
         max_findings: analysis.max_findings_per_backend,
+        runs: Default::default(),
     }
 }
 
-pub fn pipeline_context(
+/// What the workers of this process share.
+pub fn job_context(
     settings: &Settings,
     store: Store,
     github: Option<Arc<GitHubApp>>,
     engine: Engine,
-) -> Arc<PipelineContext> {
-    Arc::new(PipelineContext {
+) -> Arc<JobContext> {
+    Arc::new(JobContext {
+        publish: PublishContext {
+            store: store.clone(),
+            github: github.clone(),
+            public_url: settings.public_url.clone(),
+        },
         store,
         github,
         mirrors: Arc::new(Mirrors::new(settings.data_dir.join("mirrors"))),
         engine,
         gate: settings.analysis.policy.gate.clone(),
         max_annotations: settings.max_annotations,
-        public_url: settings.public_url.clone(),
-        job_deadline: Duration::from_secs(settings.job_deadline_secs),
         tree_limits: crate::git::checkout::TreeLimits {
             bytes: settings.max_tree_bytes,
             entries: settings.max_tree_entries,
         },
+        max_attempts: settings.max_attempts,
+        job_deadline: Duration::from_secs(settings.job_deadline_secs),
         mirror_locks: Default::default(),
     })
 }
@@ -112,7 +120,7 @@ pub struct Workers {
 }
 
 pub fn spawn_workers(
-    ctx: Arc<PipelineContext>,
+    ctx: Arc<JobContext>,
     count: usize,
     lease: Duration,
     notify: Arc<tokio::sync::Notify>,
@@ -150,7 +158,10 @@ pub fn app_state(
         store,
         webhook_secrets: settings.github.webhook_secrets.clone(),
         app_id: settings.github.app_id,
-        max_attempts: settings.max_attempts,
+        job_limits: crate::store::JobLimits {
+            max_attempts: settings.max_attempts,
+            deadline_ms: (settings.job_deadline_secs as i64).saturating_mul(1000),
+        },
         job_notify: notify,
         jail: Default::default(),
         body_permits: Arc::new(tokio::sync::Semaphore::new(
@@ -199,7 +210,7 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
             log_jail_state(jail.state());
             *state.jail.write().unwrap_or_else(|e| e.into_inner()) = Some(jail.state().clone());
             let engine = engine(&settings.analysis, jail, None);
-            let ctx = pipeline_context(&settings, store, github, engine);
+            let ctx = job_context(&settings, store, github, engine);
             let lease = Duration::from_secs(settings.lease_secs);
             *pool.lock().await = Some(spawn_workers(ctx, workers, lease, notify));
         });
@@ -234,7 +245,7 @@ pub async fn worker(settings: Settings, workers: usize) -> Result<()> {
     let jail = jail(&settings.analysis, settings.analysis.sandbox).await;
     log_jail_state(jail.state());
     let engine = engine(&settings.analysis, jail, None);
-    let ctx = pipeline_context(&settings, store.clone(), github, engine);
+    let ctx = job_context(&settings, store.clone(), github, engine);
     let pool = spawn_workers(
         ctx,
         workers.max(1),

@@ -38,6 +38,7 @@ fn engine(timeout: Duration) -> Engine {
         policy: RuleOverrides::default(),
         sarif_tools: Vec::new(),
         max_findings: DEFAULT_MAX_FINDINGS,
+        runs: Default::default(),
     }
 }
 

@@ -5,16 +5,12 @@
 mod harness;
 mod support;
 
-use harness::app::{fixture, retarget, Options, TestApp, INSTALLATION};
-use harness::scenario::{pr_payload, push_payload, wait_for_completed};
+use flext_quality::domain::status::{AnalysisStatus, JobKind};
+use harness::dsl::{run_test, Options, Tester};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use support::git_server::git;
-
-const OWNER: &str = "acme";
-const REPO: &str = "widgets";
-const REPO_ID: u64 = 1001;
 
 const LIB_V1: &str = r#""""Legacy helpers."""
 
@@ -115,37 +111,24 @@ fn oracle_new(
     new
 }
 
-async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::Engine) {
-    let app = TestApp::start(Options {
-        engine,
-        ..Options::default()
-    })
-    .await;
-    app.github
-        .add_installation(INSTALLATION, &[(OWNER, REPO, REPO_ID)]);
-    let bare = app.github.create_repo(OWNER, REPO);
+async fn pull_request_is_judged_on_what_it_adds(options: Options) {
+    run_test(options, |t| async move { judged_on_what_it_adds(&t).await }).await;
+}
+
+async fn judged_on_what_it_adds(t: &Tester) {
+    let repo = t.repo("acme/widgets");
     // The base branch's config chooses Ruff alone, so Ruff run bare is the oracle below.
-    let main1 = app.github.commit(
-        OWNER,
-        REPO,
+    let main1 = repo.commit(
         "main",
         &[
             ("lib.py", LIB_V1),
             (".flext-quality.toml", "[backends]\nruff = {}\n"),
         ],
-        "legacy",
     );
 
     // The default branch is analysed on push: it becomes the base later PRs compare with.
-    let (status, body) = app
-        .webhook(
-            "push",
-            "delivery-push-1",
-            &push_payload(&app.github, OWNER, REPO, REPO_ID, &"0".repeat(40), &main1),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let base_run = wait_for_completed(&app, &main1, Duration::from_secs(60)).await;
+    repo.push(None, &main1).await;
+    let base_run = t.expect_check_run(&main1).await;
     assert_eq!(base_run.name, "flext-quality");
     assert_eq!(
         base_run.conclusion.as_deref(),
@@ -157,53 +140,32 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
         .annotations
         .iter()
         .any(|a| a.path == "lib.py" && a.title.as_deref().unwrap_or("").contains("F821")));
-    app.wait_idle(Duration::from_secs(30)).await;
 
     // A pull request that shifts the old finding by ten lines and adds two problems — and
     // tries to switch off the rule it breaks, which it cannot: the config comes from the base.
-    git(&bare, &["update-ref", "refs/heads/feature", &main1]);
-    let head1 = app.github.commit(
-        OWNER,
-        REPO,
-        "feature",
-        &[
-            ("lib.py", &lib_v2()),
-            ("feature.py", NEW_WITH_PROBLEMS),
-            (
-                ".flext-quality.toml",
-                "[backends]\nruff = { ignore = [\"F821\", \"F401\"] }\n",
-            ),
-        ],
-        "feature",
-    );
-    git(&bare, &["update-ref", "refs/pull/1/head", &head1]);
-    let requests_before = app.github.api_request_count();
-    let git_before = app.github.git_request_count();
+    let requests_before = t.github().api_request_count();
+    let git_before = t.github().git_request_count();
     let sent = Instant::now();
-    let (status, body) = app
-        .webhook(
-            "pull_request",
-            "delivery-pr-1",
-            &pr_payload(
-                &app.github,
-                OWNER,
-                REPO,
-                REPO_ID,
-                "opened",
-                1,
-                &head1,
-                &main1,
-            ),
+    let pr = repo
+        .open_pr(
+            1,
+            &main1,
+            &[
+                ("lib.py", &lib_v2()),
+                ("feature.py", NEW_WITH_PROBLEMS),
+                (
+                    ".flext-quality.toml",
+                    "[backends]\nruff = { ignore = [\"F821\", \"F401\"] }\n",
+                ),
+            ],
         )
         .await;
     let ack = sent.elapsed();
-    assert_eq!(status, 202, "{body}");
     assert!(ack < Duration::from_secs(2), "webhook answered in {ack:?}");
-    let run = wait_for_completed(&app, &head1, Duration::from_secs(60)).await;
+    let run = t.expect_check_run(&pr.head).await;
     let elapsed = sent.elapsed();
-    app.wait_idle(Duration::from_secs(30)).await;
-    let requests = app.github.api_request_count() - requests_before;
-    let git_requests = app.github.git_request_count() - git_before;
+    let requests = t.github().api_request_count() - requests_before;
+    let git_requests = t.github().git_request_count() - git_before;
     println!(
         "webhook→completed check run: {elapsed:?} (202 after {ack:?}); GitHub API requests: {requests}; git HTTP requests: {git_requests}"
     );
@@ -211,9 +173,8 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
         requests,
         2,
         "create in progress, then complete with the annotations: {:?}",
-        app.github.requests()
+        t.github().requests()
     );
-
     assert_eq!(
         run.history.first().map(|h| h.status.as_str()),
         Some("in_progress"),
@@ -241,7 +202,10 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
             (a.path.clone(), rule, a.message.clone())
         })
         .collect();
-    let expected = oracle_new(&bare_ruff(&bare, &main1), &bare_ruff(&bare, &head1));
+    let expected = oracle_new(
+        &bare_ruff(&repo.bare, &main1),
+        &bare_ruff(&repo.bare, &pr.head),
+    );
     assert_eq!(
         annotated, expected,
         "annotations are exactly Ruff's new findings"
@@ -278,124 +242,115 @@ async fn pull_request_is_judged_on_what_it_adds(engine: flext_quality::store::En
             "summary lacks {needle:?}:\n{summary}"
         );
     }
-    // Saved: the analysis, its findings, score, grade, verdict, timings and tool version.
-    let analysis = app
-        .store
-        .find_analysis(REPO_ID as i64, &head1)
+    // Saved: the analysis, its findings, score, grade, verdict and the config it ran under;
+    // published through one outbox task.
+    let analysis = t
+        .store()
+        .find_analysis(repo.id as i64, &pr.head)
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(analysis.status, AnalysisStatus::Completed);
     assert_eq!(
-        (analysis.status.as_str(), analysis.verdict.as_deref()),
-        ("completed", Some("failure"))
+        analysis.verdict,
+        Some(flext_quality::domain::gate::Verdict::Failure)
     );
     assert_eq!(analysis.compared_sha.as_deref(), Some(main1.as_str()));
-    assert!(
-        analysis.tool_versions.as_deref().unwrap().contains("0.17"),
-        "{:?}",
-        analysis.tool_versions
-    );
+    assert_eq!(analysis.config_key.len(), 16, "{analysis:?}");
     assert_eq!(analysis.new_count, Some(expected.len() as i64));
-    let saved = app.store.load_findings(analysis.id).await.unwrap();
-    assert_eq!(saved.iter().filter(|(_, new)| *new).count(), expected.len());
+    let saved = t.store().load_findings(analysis.id).await.unwrap();
+    assert_eq!(saved.iter().filter(|f| f.is_new).count(), expected.len());
+    let details = t.store().analysis_details(analysis.id).await.unwrap();
+    assert!(
+        details.backends.iter().any(
+            |b| b.name == "ruff" && b.version.as_deref().is_some_and(|v| v.starts_with("0.17"))
+        ),
+        "{:?}",
+        details.backends
+    );
+    let jobs = t.store().jobs_of_analysis(analysis.id).await.unwrap();
+    let kinds: Vec<JobKind> = jobs.iter().map(|j| j.kind).collect();
+    assert_eq!(kinds, [JobKind::Analyse, JobKind::Publish], "{jobs:?}");
 
     // GitHub redelivers: nothing runs twice.
-    let (status, body) = app
-        .webhook(
-            "pull_request",
-            "delivery-pr-1",
-            &pr_payload(
-                &app.github,
-                OWNER,
-                REPO,
-                REPO_ID,
-                "opened",
-                1,
-                &head1,
-                &main1,
-            ),
-        )
+    let pr_payload = repo.pr_payload("opened", 1, &pr.head, &main1);
+    let (status, body) = t
+        .webhook_as("pull_request", "redelivered", &pr_payload)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = t
+        .webhook_as("pull_request", "redelivered", &pr_payload)
         .await;
     assert_eq!((status, body.contains("duplicate")), (202, true), "{body}");
     // Another event for the same commit reuses the analysis.
-    let mut suite = fixture("check_suite", "requested.with-organization.payload.json");
-    retarget(&mut suite, &app.github, OWNER, REPO, REPO_ID);
-    suite["check_suite"]["head_sha"] = head1.clone().into();
+    let mut suite = repo.payload("check_suite", "requested.with-organization.payload.json");
+    suite["check_suite"]["head_sha"] = pr.head.clone().into();
     suite["check_suite"]["head_branch"] = "feature".into();
-    suite["check_suite"]["pull_requests"] = json!([{ "number": 1, "head": { "ref": "feature", "sha": head1 }, "base": { "ref": "main", "sha": main1 } }]);
-    let (status, body) = app.webhook("check_suite", "delivery-suite-1", &suite).await;
+    suite["check_suite"]["pull_requests"] = json!([{ "number": 1, "head": { "ref": "feature", "sha": pr.head }, "base": { "ref": "main", "sha": main1 } }]);
+    let (status, body) = t.webhook("check_suite", &suite).await;
     assert_eq!(
         (status, body.contains("already analysed")),
         (202, true),
         "{body}"
     );
-    app.wait_idle(Duration::from_secs(30)).await;
+    t.wait_idle().await;
     assert_eq!(
-        app.github.check_runs_for(&head1).len(),
+        t.github().check_runs_for(&pr.head).len(),
         1,
         "one check run per commit"
     );
 
     // The follow-up push removes both problems: the gate passes.
-    let head2 = app
-        .github
-        .commit(OWNER, REPO, "feature", &[("feature.py", NEW_CLEAN)], "fix");
-    git(&bare, &["update-ref", "refs/pull/1/head", &head2]);
-    let (status, _) = app
-        .webhook(
-            "pull_request",
-            "delivery-pr-2",
-            &pr_payload(
-                &app.github,
-                OWNER,
-                REPO,
-                REPO_ID,
-                "synchronize",
-                1,
-                &head2,
-                &main1,
-            ),
-        )
-        .await;
-    assert_eq!(status, 202);
-    let run2 = wait_for_completed(&app, &head2, Duration::from_secs(60)).await;
+    let mut pr = pr;
+    let head2 = pr.push(&[("feature.py", NEW_CLEAN)]).await;
+    let run2 = t.expect_check_run(&head2).await;
     assert_eq!(
         run2.conclusion.as_deref(),
         Some("success"),
         "{:?}",
         run2.summary
     );
-    let new2 = oracle_new(&bare_ruff(&bare, &main1), &bare_ruff(&bare, &head2));
+    let new2 = oracle_new(
+        &bare_ruff(&repo.bare, &main1),
+        &bare_ruff(&repo.bare, &head2),
+    );
     assert_eq!(run2.annotations.len(), new2.len(), "{:?}", run2.annotations);
     assert!(run2
         .annotations
         .iter()
         .all(|a| a.annotation_level != "failure"));
-    app.wait_idle(Duration::from_secs(30)).await;
-    app.github.check_runs();
 
     // Secrets never reach the logs or the disk (installation tokens all start with ghs_).
-    let logs = harness::app::logs();
+    let logs = harness::dsl::logs();
     assert!(
         logs.contains("analysis complete"),
         "debug logs were captured: {} bytes: {}",
         logs.len(),
         &logs[..logs.len().min(3000)]
     );
-    for secret in ["ghs_", harness::app::SECRET, "PRIVATE KEY"] {
+    for secret in ["ghs_", harness::dsl::SECRET, "PRIVATE KEY"] {
         assert!(!logs.contains(secret), "{secret:?} appears in the logs");
-        let leaked = harness::app::files_containing(&app.settings.data_dir, secret);
+        let leaked = harness::dsl::files_containing(&t.settings().data_dir, secret);
         assert!(leaked.is_empty(), "{secret:?} written to {leaked:?}");
     }
-    app.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn pull_request_is_judged_on_what_it_adds_postgres() {
-    pull_request_is_judged_on_what_it_adds(flext_quality::store::Engine::Postgres).await;
-}
+on_both_databases!(pull_request_is_judged_on_what_it_adds);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn pull_request_is_judged_on_what_it_adds_sqlite() {
-    pull_request_is_judged_on_what_it_adds(flext_quality::store::Engine::Sqlite).await;
+async fn a_new_pull_request_test_takes_ten_lines() {
+    run_test(Options::default(), |t| async move {
+        let repo = t.repo("acme/ten");
+        let base = repo.commit("main", &[("a.py", "X = 1\n")]);
+        let pr = repo
+            .open_pr(1, &base, &[("b.py", "print(missing)\n")])
+            .await;
+        let run = t.expect_check_run(&pr.head).await;
+        assert_eq!(run.conclusion.as_deref(), Some("failure"));
+        assert!(run
+            .annotations
+            .iter()
+            .any(|a| a.message == "Undefined name `missing`"));
+    })
+    .await;
 }

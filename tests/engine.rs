@@ -497,6 +497,7 @@ fn engine(cache_dir: Option<PathBuf>) -> Engine {
         policy: RuleOverrides::default(),
         sarif_tools: Vec::new(),
         max_findings: flext_quality::analysis::engine::DEFAULT_MAX_FINDINGS,
+        runs: Default::default(),
     }
 }
 

@@ -246,7 +246,7 @@ async fn check_run_lifecycle_appends_annotations() {
     assert_eq!(body["output"]["annotations_count"], 100);
     assert!(body["completed_at"].is_string());
 
-    let run = fake.check_run(id).unwrap();
+    let run = fake.consume_check_run(id).unwrap();
     assert_eq!(run.annotations.len(), 100);
     assert_eq!(run.annotations[99].start_line, 149);
     assert_eq!(run.summary.as_deref(), Some("2 new findings"));
@@ -384,7 +384,9 @@ async fn invalid_check_run_requests_are_422_and_violations() {
         1,
         "malformed JSON is a violation"
     );
-    assert_eq!(fake.check_runs().len(), 1);
+    let runs = fake.check_runs();
+    assert_eq!(runs.len(), 1);
+    fake.consume_check_run(runs[0].id);
 }
 
 #[tokio::test]
@@ -498,7 +500,9 @@ async fn injected_faults_come_first() {
     assert_eq!(api(&fake, &token, "GET", comments, None).await.0, 200);
     let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [201, 403, 201, 502, 502, 200]);
-    assert_eq!(fake.check_runs().len(), 1);
+    let runs = fake.check_runs();
+    assert_eq!(runs.len(), 1);
+    fake.consume_check_run(runs[0].id);
 }
 
 async fn git_cli(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
@@ -631,7 +635,9 @@ async fn check_run_head_sha_must_exist_in_a_hosted_repo() {
     )
     .await;
     assert_eq!(by_branch["total_count"], 1);
-    assert_eq!(fake.check_runs_for(&sha).len(), 1);
+    let runs = fake.check_runs_for(&sha);
+    assert_eq!(runs.len(), 1);
+    fake.consume_check_run(runs[0].id);
 }
 
 fn teardown_panic(fake: FakeGitHub) -> String {
@@ -641,7 +647,7 @@ fn teardown_panic(fake: FakeGitHub) -> String {
 }
 
 #[tokio::test]
-async fn teardown_panics_on_unseen_check_runs_and_untaken_violations() {
+async fn teardown_panics_on_unconsumed_check_runs_and_untaken_violations() {
     let fake = fake().await;
     let token = token(&fake).await;
     api(
@@ -649,12 +655,14 @@ async fn teardown_panics_on_unseen_check_runs_and_untaken_violations() {
         &token,
         "POST",
         "/repos/octo/hello/check-runs",
-        Some(json!({"name": "unseen", "head_sha": SHA})),
+        Some(json!({"name": "unchecked", "head_sha": SHA})),
     )
     .await;
+    // Looking at it is not checking it.
+    assert_eq!(fake.check_runs().len(), 1);
     let message = teardown_panic(fake);
     assert!(
-        message.contains("never looked at") && message.contains("unseen"),
+        message.contains("no assertion consumed") && message.contains("unchecked"),
         "{message}"
     );
 
@@ -673,7 +681,7 @@ async fn teardown_panics_on_unseen_check_runs_and_untaken_violations() {
         Some(json!({"name": "x", "head_sha": SHA})),
     )
     .await;
-    fake.ignore_unseen();
+    fake.ignore_unconsumed();
     drop(fake);
 }
 

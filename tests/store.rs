@@ -3,11 +3,22 @@
 mod harness;
 mod support;
 
+use flext_quality::domain::events::{AnalysisRequest, Event, Project};
 use flext_quality::domain::finding::{Category, Finding, RawFinding, Severity};
+use flext_quality::domain::gate::Verdict;
+use flext_quality::domain::score::{score, Grade};
+use flext_quality::domain::status::{
+    AnalysisStatus, JobKind, JobState, PublishState, Sink, Trigger,
+};
 use flext_quality::store::*;
 
-fn project(id: i64) -> ProjectUpsert {
-    ProjectUpsert {
+const LIMITS: JobLimits = JobLimits {
+    max_attempts: 3,
+    deadline_ms: 600_000,
+};
+
+fn project(id: i64) -> Project {
+    Project {
         id,
         installation_id: Some(9),
         full_name: format!("acme/repo{id}"),
@@ -16,17 +27,21 @@ fn project(id: i64) -> ProjectUpsert {
     }
 }
 
-fn request(sha: &str, force: bool) -> WebhookWork {
-    WebhookWork::Analyse(AnalysisRequest {
+fn analysis_request(sha: &str, force: bool) -> AnalysisRequest {
+    AnalysisRequest {
         project: project(1),
         sha: sha.into(),
-        trigger: "pull_request".into(),
+        trigger: Trigger::PullRequest,
         head_ref: Some("refs/pull/3/head".into()),
         base_ref: Some("refs/heads/main".into()),
         base_sha: Some("b".repeat(40)),
         pr_number: Some(3),
         force,
-    })
+    }
+}
+
+fn request(sha: &str, force: bool) -> Event {
+    Event::Analyse(analysis_request(sha, force))
 }
 
 fn finding(rule: &str, line: u32) -> Finding {
@@ -50,19 +65,25 @@ fn finding(rule: &str, line: u32) -> Finding {
 }
 
 fn result(findings: Vec<(Finding, bool)>) -> AnalysisResult {
+    let s = score(findings.iter().map(|(f, _)| (f.category, f.severity)), 1000);
     AnalysisResult {
         compared_sha: Some("c".repeat(40)),
-        tool_versions_json: r#"{"ruff":"0.17.6"}"#.into(),
+        config_key: "cafe0123cafe0123".into(),
+        tool_versions: [("ruff".to_owned(), "0.17.6".to_owned())].into(),
         ncloc: 120,
-        score: 96.0,
-        grade: "A".into(),
-        deductions: [0.0, 4.0, 0.0],
-        verdict: "failure".into(),
-        gate_json: "{}".into(),
+        score: s,
+        verdict: Verdict::Failure,
         new_count: findings.iter().filter(|(_, n)| *n).count() as i64,
-        fixed_count: 1,
-        timings_json: "{}".into(),
-        findings,
+        details: AnalysisDetails::default(),
+        findings: findings
+            .into_iter()
+            .map(|(finding, is_new)| SavedFinding {
+                finding,
+                is_new,
+                annotate: is_new,
+            })
+            .collect(),
+        fixed: vec![finding("E999", 9)],
     }
 }
 
@@ -80,11 +101,11 @@ async fn a_delivery_is_recorded_once(store: Store) {
             "pull_request",
             Some("opened"),
             &request(&sha, false),
-            3,
+            LIMITS,
         )
         .await
         .unwrap();
-    let DeliveryOutcome::Enqueued {
+    let Accepted::Enqueued {
         job_id,
         analysis_id,
     } = first
@@ -98,11 +119,11 @@ async fn a_delivery_is_recorded_once(store: Store) {
                 "pull_request",
                 Some("opened"),
                 &request(&sha, false),
-                3
+                LIMITS
             )
             .await
             .unwrap(),
-        DeliveryOutcome::Duplicate
+        Accepted::Duplicate
     );
     // Another delivery for the same commit reuses the analysis.
     assert_eq!(
@@ -112,20 +133,24 @@ async fn a_delivery_is_recorded_once(store: Store) {
                 "check_suite",
                 Some("requested"),
                 &request(&sha, false),
-                3
+                LIMITS
             )
             .await
             .unwrap(),
-        DeliveryOutcome::Reused { analysis_id }
+        Accepted::Reused { analysis_id }
     );
     assert_eq!(store.delivery_count().await.unwrap(), 2);
-    assert_eq!(store.count_jobs("queued").await.unwrap(), 1);
+    assert_eq!(store.count_jobs(JobState::Queued).await.unwrap(), 1);
     let job = store.get_job(job_id).await.unwrap().unwrap();
-    assert_eq!((job.state.as_str(), job.attempts), ("queued", 0));
+    assert_eq!(
+        (job.state, job.attempts, job.kind),
+        (JobState::Queued, 0, JobKind::Analyse)
+    );
+    assert!(job.deadline_at.is_some_and(|d| d > now_ms()));
     let analysis = store.get_analysis(analysis_id).await.unwrap().unwrap();
     assert_eq!(
-        (analysis.status.as_str(), analysis.pr_number),
-        ("queued", Some(3))
+        (analysis.status, analysis.pr_number),
+        (AnalysisStatus::Queued, Some(3))
     );
     assert_eq!(
         store.get_project(1).await.unwrap().unwrap().full_name,
@@ -135,13 +160,13 @@ async fn a_delivery_is_recorded_once(store: Store) {
 
 async fn a_rerun_of_a_completed_analysis_enqueues_again(store: Store) {
     let sha = "a".repeat(40);
-    let DeliveryOutcome::Enqueued { analysis_id, .. } = store
+    let Accepted::Enqueued { analysis_id, .. } = store
         .accept_delivery(
             "d1",
             "pull_request",
             Some("opened"),
             &request(&sha, false),
-            3,
+            LIMITS,
         )
         .await
         .unwrap()
@@ -151,7 +176,7 @@ async fn a_rerun_of_a_completed_analysis_enqueues_again(store: Store) {
     let job = store.claim_job("w", 60_000).await.unwrap().unwrap();
     store.set_check_run(analysis_id, 77).await.unwrap();
     store
-        .save_analysis_result(analysis_id, &result(vec![]))
+        .save_analysis(analysis_id, &result(vec![]), &[], 3)
         .await
         .unwrap();
     assert!(store.complete_job(job.id, "w").await.unwrap());
@@ -163,11 +188,11 @@ async fn a_rerun_of_a_completed_analysis_enqueues_again(store: Store) {
                 "pull_request",
                 Some("synchronize"),
                 &request(&sha, false),
-                3
+                LIMITS
             )
             .await
             .unwrap(),
-        DeliveryOutcome::Reused { analysis_id }
+        Accepted::Reused { analysis_id }
     );
     let rerun = store
         .accept_delivery(
@@ -175,23 +200,23 @@ async fn a_rerun_of_a_completed_analysis_enqueues_again(store: Store) {
             "check_run",
             Some("rerequested"),
             &request(&sha, true),
-            3,
+            LIMITS,
         )
         .await
         .unwrap();
     assert!(
-        matches!(rerun, DeliveryOutcome::Enqueued { analysis_id: a, .. } if a == analysis_id),
+        matches!(rerun, Accepted::Enqueued { analysis_id: a, .. } if a == analysis_id),
         "{rerun:?}"
     );
     let a = store.get_analysis(analysis_id).await.unwrap().unwrap();
-    assert_eq!((a.status.as_str(), a.check_run_id), ("queued", None));
+    assert_eq!((a.status, a.check_run_id), (AnalysisStatus::Queued, None));
 }
 
 async fn bookkeeping_events_update_installations_and_projects(store: Store) {
-    let created = WebhookWork::InstallationCreated {
+    let created = Event::InstallationCreated {
         id: 9,
         account_login: "acme".into(),
-        repositories: vec![ProjectUpsert {
+        repositories: vec![Project {
             default_branch: String::new(),
             clone_url: String::new(),
             ..project(5)
@@ -199,10 +224,10 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
     };
     assert_eq!(
         store
-            .accept_delivery("i1", "installation", Some("created"), &created, 3)
+            .accept_delivery("i1", "installation", Some("created"), &created, LIMITS)
             .await
             .unwrap(),
-        DeliveryOutcome::Recorded
+        Accepted::Recorded
     );
     assert_eq!(store.installation_active(9).await.unwrap(), Some(true));
     // A later payload with the full repository fills in what the installation payload lacked.
@@ -211,11 +236,11 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
             "r1",
             "repository",
             Some("renamed"),
-            &WebhookWork::ProjectRenamed(ProjectUpsert {
+            &Event::ProjectRenamed(Project {
                 full_name: "acme/renamed".into(),
                 ..project(5)
             }),
-            3,
+            LIMITS,
         )
         .await
         .unwrap();
@@ -226,7 +251,7 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
     );
     // And an installation payload without them does not erase them.
     store
-        .accept_delivery("i2", "installation", Some("created"), &created, 3)
+        .accept_delivery("i2", "installation", Some("created"), &created, LIMITS)
         .await
         .unwrap();
     assert_eq!(
@@ -238,11 +263,11 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
             "s1",
             "installation",
             Some("suspend"),
-            &WebhookWork::InstallationSuspended {
+            &Event::InstallationSuspended {
                 id: 9,
                 suspended: true,
             },
-            3,
+            LIMITS,
         )
         .await
         .unwrap();
@@ -252,11 +277,11 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
             "rr",
             "installation_repositories",
             Some("removed"),
-            &WebhookWork::RepositoriesRemoved {
+            &Event::RepositoriesRemoved {
                 installation_id: 9,
                 repository_ids: vec![5],
             },
-            3,
+            LIMITS,
         )
         .await
         .unwrap();
@@ -264,16 +289,22 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
         store.get_project(5).await.unwrap().unwrap().installation_id,
         None
     );
-    let added = WebhookWork::RepositoriesAdded {
+    let added = Event::RepositoriesAdded {
         installation_id: 9,
-        repositories: vec![ProjectUpsert {
+        repositories: vec![Project {
             default_branch: String::new(),
             clone_url: String::new(),
             ..project(5)
         }],
     };
     store
-        .accept_delivery("ra", "installation_repositories", Some("added"), &added, 3)
+        .accept_delivery(
+            "ra",
+            "installation_repositories",
+            Some("added"),
+            &added,
+            LIMITS,
+        )
         .await
         .unwrap();
     let p = store.get_project(5).await.unwrap().unwrap();
@@ -287,8 +318,8 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
             "x1",
             "installation",
             Some("deleted"),
-            &WebhookWork::InstallationDeleted { id: 9 },
-            3,
+            &Event::InstallationDeleted { id: 9 },
+            LIMITS,
         )
         .await
         .unwrap();
@@ -297,13 +328,16 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
 
 async fn jobs_are_leased_renewed_retried_and_taken_over(store: Store) {
     let sha = "a".repeat(40);
-    let DeliveryOutcome::Enqueued { job_id, .. } = store
+    let Accepted::Enqueued { job_id, .. } = store
         .accept_delivery(
             "d1",
             "pull_request",
             Some("opened"),
             &request(&sha, false),
-            2,
+            JobLimits {
+                max_attempts: 2,
+                ..LIMITS
+            },
         )
         .await
         .unwrap()
@@ -363,22 +397,25 @@ async fn jobs_are_leased_renewed_retried_and_taken_over(store: Store) {
     assert!(store.fail_job(job_id, "w3", "gave up").await.unwrap());
     let row = store.get_job(job_id).await.unwrap().unwrap();
     assert_eq!(
-        (row.state.as_str(), row.last_error.as_deref()),
-        ("failed", Some("gave up"))
+        (row.state, row.last_error.as_deref()),
+        (JobState::Failed, Some("gave up"))
     );
 }
 
 async fn concurrent_workers_claim_each_job_once(store: Store) {
     for i in 0..20 {
-        let work = WebhookWork::Analyse(AnalysisRequest {
+        let work = Event::Analyse(AnalysisRequest {
             sha: format!("{i:040}"),
-            ..match request("x", false) {
-                WebhookWork::Analyse(r) => r,
-                _ => unreachable!(),
-            }
+            ..analysis_request("x", false)
         });
         store
-            .accept_delivery(&format!("d{i}"), "pull_request", Some("opened"), &work, 3)
+            .accept_delivery(
+                &format!("d{i}"),
+                "pull_request",
+                Some("opened"),
+                &work,
+                LIMITS,
+            )
             .await
             .unwrap();
     }
@@ -409,13 +446,13 @@ async fn concurrent_workers_claim_each_job_once(store: Store) {
 
 async fn analyses_and_findings_round_trip(store: Store) {
     let sha = "a".repeat(40);
-    let DeliveryOutcome::Enqueued { analysis_id, .. } = store
+    let Accepted::Enqueued { analysis_id, .. } = store
         .accept_delivery(
             "d1",
             "pull_request",
             Some("opened"),
             &request(&sha, false),
-            3,
+            LIMITS,
         )
         .await
         .unwrap()
@@ -424,40 +461,82 @@ async fn analyses_and_findings_round_trip(store: Store) {
     };
     store.mark_analysis_running(analysis_id).await.unwrap();
     let findings = vec![(finding("F821", 3), true), (finding("F401", 1), false)];
+    let saved = result(findings.clone());
     store
-        .save_analysis_result(analysis_id, &result(findings.clone()))
+        .save_analysis(analysis_id, &saved, &[Sink::CheckRun], 3)
         .await
         .unwrap();
     let loaded = store.load_findings(analysis_id).await.unwrap();
     assert_eq!(
         loaded,
-        vec![findings[1].clone(), findings[0].clone()],
+        vec![saved.findings[1].clone(), saved.findings[0].clone()],
         "ordered by path and line"
     );
+    assert_eq!(store.load_fixed(analysis_id).await.unwrap(), saved.fixed);
     let a = store.find_analysis(1, &sha).await.unwrap().unwrap();
     assert_eq!(
         (
-            a.status.as_str(),
+            a.status,
             a.score,
-            a.grade.as_deref(),
+            a.grade,
             a.new_count,
-            a.fixed_count
+            a.fixed_count,
+            a.config_key.as_str()
         ),
-        ("completed", Some(96.0), Some("A"), Some(1), Some(1))
+        (
+            AnalysisStatus::Completed,
+            Some(96.0),
+            Some(Grade::A),
+            Some(1),
+            Some(1),
+            "cafe0123cafe0123"
+        )
     );
     assert!(a.started_at.is_some() && a.completed_at.is_some());
-    // Saving again replaces the findings rather than adding to them.
+    // Saving records one publish task, with its own job, in the same transaction.
+    let tasks = store.publish_tasks(analysis_id).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(
+        (tasks[0].sink, tasks[0].state),
+        (Sink::CheckRun, PublishState::Pending)
+    );
+    let jobs = store.jobs_of_analysis(analysis_id).await.unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| j.kind).collect::<Vec<_>>(),
+        [JobKind::Analyse, JobKind::Publish]
+    );
+    // Saving again replaces the findings rather than adding to them, and does not queue a
+    // second job for a task whose job is still queued.
     store
-        .save_analysis_result(analysis_id, &result(vec![(finding("F821", 3), true)]))
+        .save_analysis(
+            analysis_id,
+            &result(vec![(finding("F821", 3), true)]),
+            &[Sink::CheckRun],
+            3,
+        )
         .await
         .unwrap();
     assert_eq!(store.load_findings(analysis_id).await.unwrap().len(), 1);
+    assert_eq!(store.jobs_of_analysis(analysis_id).await.unwrap().len(), 2);
+    store
+        .set_publish_external_id(tasks[0].id, "4000000001#1")
+        .await
+        .unwrap();
+    store
+        .finish_publish_attempt(tasks[0].id, PublishState::Done, None)
+        .await
+        .unwrap();
+    let task = store.get_publish_task(tasks[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        (task.state, task.attempts, task.external_id.as_deref()),
+        (PublishState::Done, 1, Some("4000000001#1"))
+    );
 
     let base = store
         .ensure_base_analysis(1, &"b".repeat(40))
         .await
         .unwrap();
-    assert_eq!(base.trigger, "base");
+    assert_eq!(base.trigger, Trigger::Base);
     assert_eq!(
         store
             .ensure_base_analysis(1, &"b".repeat(40))
@@ -467,38 +546,55 @@ async fn analyses_and_findings_round_trip(store: Store) {
         base.id
     );
     // A base analysis left running (its worker died) does not block a real trigger.
-    let push = WebhookWork::Analyse(AnalysisRequest {
+    let push = Event::Analyse(AnalysisRequest {
         sha: "b".repeat(40),
-        trigger: "push".into(),
+        trigger: Trigger::Push,
         pr_number: None,
-        ..match request("x", false) {
-            WebhookWork::Analyse(r) => r,
-            _ => unreachable!(),
-        }
+        ..analysis_request("x", false)
     });
     let outcome = store
-        .accept_delivery("p1", "push", None, &push, 3)
+        .accept_delivery("p1", "push", None, &push, LIMITS)
         .await
         .unwrap();
     assert!(
-        matches!(outcome, DeliveryOutcome::Enqueued { analysis_id, .. } if analysis_id == base.id),
+        matches!(outcome, Accepted::Enqueued { analysis_id, .. } if analysis_id == base.id),
         "{outcome:?}"
     );
+    let failure = Failure {
+        conclusion: "failure".into(),
+        title: "no tools".into(),
+        summary: "the tools are not installed".into(),
+    };
     store
-        .mark_analysis_failed(base.id, "no tools")
+        .fail_analysis(base.id, &failure, &[Sink::CheckRun], 3)
         .await
         .unwrap();
+    let failed = store.get_analysis(base.id).await.unwrap().unwrap();
     assert_eq!(
-        store
-            .get_analysis(base.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .error
-            .as_deref(),
-        Some("no tools")
+        (failed.status, failed.error.as_deref()),
+        (AnalysisStatus::Failed, Some("no tools"))
     );
+    assert_eq!(
+        store.analysis_details(base.id).await.unwrap().failure,
+        Some(failure)
+    );
+    assert_eq!(store.publish_tasks(base.id).await.unwrap().len(), 1);
     assert_eq!(store.list_analyses(1).await.unwrap().len(), 2);
+}
+
+/// The two engines' migrations give the same tables and columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_engines_have_the_same_schema() {
+    let pg = harness::db::TestDb::postgres().await;
+    let lite = harness::db::TestDb::sqlite().await;
+    let (a, b) = (
+        pg.store.schema().await.unwrap(),
+        lite.store.schema().await.unwrap(),
+    );
+    pg.cleanup().await;
+    lite.cleanup().await;
+    assert!(a.len() >= 7, "{a:?}");
+    assert_eq!(a, b, "PostgreSQL and SQLite schemas differ");
 }
 
 on_both_engines!(

@@ -4,7 +4,7 @@
 mod harness;
 mod support;
 
-use harness::app::{Options, TestApp, SECRET};
+use harness::dsl::{run_test, Options, SECRET};
 use secrecy::SecretString;
 use serde_json::Value;
 
@@ -68,59 +68,63 @@ fn expected_outcome(event: &str, payload: &Value) -> &'static str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_payload_is_handled_or_ignored() {
-    let app = TestApp::start(Options {
+    let options = Options {
         workers: 0,
         ..Options::default()
+    };
+    run_test(options, |app| async move {
+        let examples = examples();
+        assert!(
+            examples.len() >= 37,
+            "expected the 37 shared examples, found {}",
+            examples.len()
+        );
+        for (i, (event, file, body)) in examples.iter().enumerate() {
+            let payload: Value = serde_json::from_slice(body).unwrap();
+            // The exact bytes GitHub sent are what is signed.
+            let signature = flext_quality::github::signature::sign(
+                &SecretString::from(SECRET.to_owned()),
+                body,
+            );
+            let delivery = format!("example-{i}");
+            let (status, text) = app
+                .post(
+                    &[
+                        ("X-GitHub-Event", event),
+                        ("X-GitHub-Delivery", &delivery),
+                        ("X-Hub-Signature-256", &signature),
+                    ],
+                    body.clone(),
+                )
+                .await;
+            assert_eq!(status, 202, "{event}/{file}: {text}");
+            assert_eq!(text.trim().lines().count(), 1, "one-line answer: {text:?}");
+            let expected = expected_outcome(event, &payload);
+            let got =
+                if text.contains("queued as job") || text.contains("already analysed or queued") {
+                    "queued"
+                } else if text.contains("ignored") {
+                    "ignored"
+                } else {
+                    "recorded"
+                };
+            assert_eq!(got, expected, "{event}/{file}: {text}");
+        }
+        assert_eq!(
+            app.store().delivery_count().await.unwrap(),
+            examples.len() as i64
+        );
     })
     .await;
-    let examples = examples();
-    assert!(
-        examples.len() >= 37,
-        "expected the 37 shared examples, found {}",
-        examples.len()
-    );
-    for (i, (event, file, body)) in examples.iter().enumerate() {
-        let payload: Value = serde_json::from_slice(body).unwrap();
-        // The exact bytes GitHub sent are what is signed.
-        let signature =
-            flext_quality::github::signature::sign(&SecretString::from(SECRET.to_owned()), body);
-        let delivery = format!("example-{i}");
-        let (status, text) = app
-            .post(
-                &[
-                    ("X-GitHub-Event", event),
-                    ("X-GitHub-Delivery", &delivery),
-                    ("X-Hub-Signature-256", &signature),
-                ],
-                body.clone(),
-            )
-            .await;
-        assert_eq!(status, 202, "{event}/{file}: {text}");
-        assert_eq!(text.trim().lines().count(), 1, "one-line answer: {text:?}");
-        let expected = expected_outcome(event, &payload);
-        let got = if text.contains("queued as job") || text.contains("already analysed or queued") {
-            "queued"
-        } else if text.contains("ignored") {
-            "ignored"
-        } else {
-            "recorded"
-        };
-        assert_eq!(got, expected, "{event}/{file}: {text}");
-    }
-    assert_eq!(
-        app.store.delivery_count().await.unwrap(),
-        examples.len() as i64
-    );
-    app.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clear_4xx() {
-    let app = TestApp::start(Options {
+    let options = Options {
         workers: 0,
         ..Options::default()
-    })
-    .await;
+    };
+    run_test(options, |app| async move {
     let body = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#.to_vec();
     let good =
         flext_quality::github::signature::sign(&SecretString::from(SECRET.to_owned()), &body);
@@ -243,7 +247,7 @@ async fn bad_input_gets_a_clear_4xx() {
     }
 
     // Over 25 MiB: refused when the length is announced, and when a chunked body grows past it.
-    let addr = app.url.trim_start_matches("http://").to_owned();
+    let addr = app.url().trim_start_matches("http://").to_owned();
     let announced = format!(
         "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: huge\r\nX-Hub-Signature-256: {good}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         25 * 1024 * 1024 + 1
@@ -275,22 +279,23 @@ async fn bad_input_gets_a_clear_4xx() {
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
 
     // Nothing refused was recorded; the two accepted deliveries were.
-    assert_eq!(app.store.delivery_count().await.unwrap(), 2);
+    assert_eq!(app.store().delivery_count().await.unwrap(), 2);
     let health = app
-        .http
-        .get(format!("{}/healthz", app.url))
+        .http()
+        .get(format!("{}/healthz", app.url()))
         .send()
         .await
         .unwrap();
     assert_eq!(health.status().as_u16(), 200);
     let ready = app
-        .http
-        .get(format!("{}/readyz", app.url))
+        .http()
+        .get(format!("{}/readyz", app.url()))
         .send()
         .await
         .unwrap();
     assert_eq!(ready.status().as_u16(), 200);
-    app.finish().await;
+    })
+    .await;
 }
 
 /// Sends raw HTTP (headers, then optionally `chunked_bytes` of body in 1 MiB chunks, ignoring

@@ -145,6 +145,15 @@ pub struct Engine {
     pub sarif_tools: Vec<SarifTool>,
     /// Findings kept per backend; the rest are counted.
     pub max_findings: usize,
+    /// Tool runs started by this engine (and its clones), for metrics.
+    pub runs: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Engine {
+    /// How many tool runs this engine has started.
+    pub fn tool_runs(&self) -> u64 {
+        self.runs.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 pub const DEFAULT_MAX_FINDINGS: usize = 20_000;
@@ -482,6 +491,7 @@ impl Engine {
         spec.writable.extend(tool_cache.map(Path::to_path_buf));
         spec.home = Some(scratch.home.clone());
         spec.timeout = self.timeout;
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let output = self.jail.run(&spec).await.map_err(|e| match e {
             RunError::Unavailable(why) => failed(format!("not run: {why}")),
             RunError::Failed(e) => failed(format!("{e:#}")),

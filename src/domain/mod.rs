@@ -1,12 +1,17 @@
-//! The pure core: findings, fingerprints, the score, the grade and the gate.
+//! The pure core: findings, fingerprints, the score, the grade, the gate, the judgement of a
+//! commit, the enqueue decision, suppressions, the events a webhook asks for, status enums.
 //!
 //! Nothing here does I/O, runs async code or knows about a web framework; everything is a plain
 //! function with table tests.
 
+pub mod enqueue;
+pub mod events;
 pub mod finding;
 pub mod fingerprint;
 pub mod gate;
+pub mod judgement;
 pub mod policy;
 pub mod score;
+pub mod status;
 pub mod suppression;
 pub mod time;

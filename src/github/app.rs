@@ -3,7 +3,7 @@
 //!
 //! Tokens and the key live only in memory, wrapped in secret types.
 
-use super::client::{send_with_retries, GitHubError};
+use super::http::{send_with_retries, GitHubError};
 use crate::domain::time::parse_rfc3339;
 use anyhow::{Context, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,7 +1,8 @@
-//! A worker: claims a job, keeps its lease alive while the pipeline runs, and records the
-//! outcome — done, retried with back-off, or given up with the check run completed.
+//! A worker: claims a job, keeps its lease alive while the job runs, and records the outcome —
+//! done, retried with back-off, or given up (an analysis's check run then says why).
 
-use super::pipeline::PipelineContext;
+use super::{analyse, backoff, publish, JobContext, Permanent};
+use crate::domain::status::JobKind;
 use crate::store::ClaimedJob;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,16 +15,9 @@ pub struct WorkerConfig {
     pub idle_poll: Duration,
 }
 
-/// Back-off before attempt `attempts + 1`: 10 s, 40 s, 160 s … capped at 15 minutes.
-pub fn backoff(attempts: i64) -> Duration {
-    let secs =
-        10u64.saturating_mul(4u64.saturating_pow(attempts.saturating_sub(1).clamp(0, 10) as u32));
-    Duration::from_secs(secs.min(900))
-}
-
 /// Runs jobs until `shutdown` fires.
 pub async fn run_worker(
-    ctx: Arc<PipelineContext>,
+    cx: Arc<JobContext>,
     config: WorkerConfig,
     notify: Arc<tokio::sync::Notify>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -33,7 +27,7 @@ pub async fn run_worker(
         if *shutdown.borrow() {
             return;
         }
-        let claimed = match ctx.store.claim_job(&config.name, lease_ms).await {
+        let claimed = match cx.store.claim_job(&config.name, lease_ms).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(worker = %config.name, error = %format!("{e:#}"), "cannot claim a job");
@@ -48,44 +42,85 @@ pub async fn run_worker(
             }
             continue;
         };
-        let span = tracing::info_span!("job", job = job.id, analysis = job.analysis_id, attempt = job.attempts,
-            worker = %config.name, repo = tracing::field::Empty, sha = tracing::field::Empty);
-        process(&ctx, &config, job).instrument(span).await;
+        let span = tracing::info_span!("job", job = job.id, kind = job.kind.as_str(),
+            analysis = job.analysis_id, task = job.publish_task_id, attempt = job.attempts,
+            worker = %config.name, repo = tracing::field::Empty, sha = tracing::field::Empty,
+            sink = tracing::field::Empty);
+        process(&cx, &config, job).instrument(span).await;
     }
 }
 
-async fn process(ctx: &PipelineContext, config: &WorkerConfig, job: ClaimedJob) {
+/// What became of one attempt.
+enum Attempt {
+    Done,
+    Failed(anyhow::Error),
+    PastDeadline(Duration),
+    LeaseLost,
+}
+
+async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
     let owner = config.name.as_str();
-    let lease_ms = config.lease.as_millis() as i64;
-    let Some(analysis_id) = job.analysis_id else {
-        let _ = ctx
-            .store
-            .fail_job(job.id, owner, "job has no analysis")
-            .await;
-        return;
-    };
     if job.attempts > job.max_attempts {
         // The previous attempt's worker died (its lease expired) and it was the last one.
         let reason = format!(
-            "the analysis did not finish within {} attempts (the last worker stopped responding)",
+            "the job did not finish within {} attempts (the last worker stopped responding)",
             job.max_attempts
         );
         tracing::warn!(%reason, "giving up");
-        if let Err(e) = ctx.give_up(analysis_id, "timed_out", &reason).await {
-            tracing::error!(error = %format!("{e:#}"), "could not complete the check run");
-        }
-        let _ = ctx.store.fail_job(job.id, owner, &reason).await;
+        give_up(cx, &job, "timed_out", &reason).await;
+        let _ = cx.store.fail_job(job.id, owner, &reason).await;
         return;
     }
     if job.lease_was_expired {
         tracing::warn!("taking over a job whose worker stopped renewing its lease");
     }
+    match attempt(cx, config, &job).await {
+        Attempt::LeaseLost => {
+            tracing::warn!("lease lost to another worker; abandoning this attempt")
+        }
+        Attempt::Done => {
+            if let Err(e) = cx.store.complete_job(job.id, owner).await {
+                tracing::error!(error = %format!("{e:#}"), "could not mark job done");
+            }
+        }
+        Attempt::PastDeadline(deadline) => {
+            let reason = format!(
+                "the analysis did not finish within its deadline of {} s (FLEXT_QUALITY_JOB_DEADLINE_SECS)",
+                deadline.as_secs()
+            );
+            tracing::error!(%reason, "job deadline passed");
+            give_up(cx, &job, "timed_out", &reason).await;
+            let _ = cx.store.fail_job(job.id, owner, &reason).await;
+        }
+        Attempt::Failed(e) => {
+            let reason = format!("{e:#}");
+            let permanent = e.chain().any(|c| c.is::<Permanent>());
+            if permanent || job.attempts >= job.max_attempts {
+                if permanent {
+                    tracing::error!(%reason, "job failed; retrying cannot help");
+                } else {
+                    tracing::error!(%reason, "job failed on its last attempt");
+                }
+                give_up(cx, &job, "failure", &reason).await;
+                let _ = cx.store.fail_job(job.id, owner, &reason).await;
+            } else {
+                let wait = backoff(job.attempts);
+                tracing::warn!(%reason, retry_in_s = wait.as_secs(), "job failed; will retry");
+                let run_after = crate::store::now_ms() + wait.as_millis() as i64;
+                let _ = cx.store.retry_job(job.id, owner, &reason, run_after).await;
+            }
+        }
+    }
+}
 
-    // Renew the lease at a third of its length; stop the work if the lease is lost.
+/// Runs one attempt with its lease renewed at a third of its length, stopping when the lease
+/// is lost or the job's deadline passes (dropping the work kills its tools' jails).
+async fn attempt(cx: &JobContext, config: &WorkerConfig, job: &ClaimedJob) -> Attempt {
+    let owner = config.name.clone();
+    let lease_ms = config.lease.as_millis() as i64;
     let (lost_tx, mut lost_rx) = tokio::sync::oneshot::channel::<()>();
     let heartbeat = {
-        let store = ctx.store.clone();
-        let owner = owner.to_owned();
+        let store = cx.store.clone();
         let job_id = job.id;
         tokio::spawn(async move {
             let mut lost_tx = Some(lost_tx);
@@ -105,68 +140,38 @@ async fn process(ctx: &PipelineContext, config: &WorkerConfig, job: ClaimedJob) 
         })
     };
     let work = async {
-        ctx.start_check_run(analysis_id).await?;
-        ctx.run(analysis_id).await
+        match (job.kind, job.analysis_id, job.publish_task_id) {
+            (JobKind::Analyse, Some(id), _) => analyse::run(cx, id).await,
+            (JobKind::Publish, _, Some(task)) => {
+                publish::run(cx, task, job.attempts >= job.max_attempts).await
+            }
+            _ => Err(Permanent(format!("job {} names nothing to do", job.id)).into()),
+        }
     };
-    // Past its deadline a job stops: its tools are killed (dropping the work kills their
-    // jails), the lease is no longer renewed, and the check run says so.
-    let deadline = ctx.job_deadline;
+    let remaining = job
+        .deadline_at
+        .map(|d| Duration::from_millis((d - crate::store::now_ms()).max(0) as u64));
+    let deadline = remaining.unwrap_or(Duration::MAX);
     let result = tokio::select! {
-        r = tokio::time::timeout(deadline, work) => Some(r),
-        _ = &mut lost_rx => None,
+        r = tokio::time::timeout(deadline, work) => match r {
+            Ok(Ok(())) => Attempt::Done,
+            Ok(Err(e)) => Attempt::Failed(e),
+            Err(_) => Attempt::PastDeadline(cx.job_deadline),
+        },
+        _ = &mut lost_rx => Attempt::LeaseLost,
     };
     heartbeat.abort();
-    match result {
-        None => tracing::warn!("lease lost to another worker; abandoning this attempt"),
-        Some(Err(_)) => {
-            let reason = format!(
-                "the analysis did not finish within its deadline of {} s (FLEXT_QUALITY_JOB_DEADLINE_SECS)",
-                deadline.as_secs()
-            );
-            tracing::error!(%reason, "job deadline passed");
-            if let Err(e) = ctx.give_up(analysis_id, "timed_out", &reason).await {
-                tracing::error!(error = %format!("{e:#}"), "could not complete the check run");
-            }
-            let _ = ctx.store.fail_job(job.id, owner, &reason).await;
-        }
-        Some(Ok(Ok(()))) => {
-            if let Err(e) = ctx.store.complete_job(job.id, owner).await {
-                tracing::error!(error = %format!("{e:#}"), "could not mark job done");
-            }
-        }
-        Some(Ok(Err(e))) => {
-            let reason = format!("{e:#}");
-            let permanent = e.chain().any(|c| c.is::<super::Permanent>());
-            if permanent || job.attempts >= job.max_attempts {
-                if permanent {
-                    tracing::error!(%reason, "analysis failed; retrying cannot help");
-                } else {
-                    tracing::error!(%reason, "analysis failed on its last attempt");
-                }
-                if let Err(e) = ctx.give_up(analysis_id, "failure", &reason).await {
-                    tracing::error!(error = %format!("{e:#}"), "could not complete the check run");
-                }
-                let _ = ctx.store.fail_job(job.id, owner, &reason).await;
-            } else {
-                let wait = backoff(job.attempts);
-                tracing::warn!(%reason, retry_in_s = wait.as_secs(), "analysis failed; will retry");
-                let run_after = crate::store::now_ms() + wait.as_millis() as i64;
-                let _ = ctx.store.retry_job(job.id, owner, &reason, run_after).await;
-            }
-        }
-    }
+    result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::backoff;
-    use std::time::Duration;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(1), Duration::from_secs(10));
-        assert_eq!(backoff(2), Duration::from_secs(40));
-        assert_eq!(backoff(3), Duration::from_secs(160));
-        assert_eq!(backoff(50), Duration::from_secs(900));
+/// Ends what a failed job was for: an analysis's check run says why; a publish task has
+/// already recorded its failure.
+async fn give_up(cx: &JobContext, job: &ClaimedJob, conclusion: &str, reason: &str) {
+    if let (JobKind::Analyse, Some(id)) = (job.kind, job.analysis_id) {
+        if let Err(e) = analyse::give_up(cx, id, conclusion, reason).await {
+            tracing::error!(error = %format!("{e:#}"), "could not record the failed analysis");
+        }
+    } else {
+        tracing::error!(%reason, "publishing failed for good");
     }
 }

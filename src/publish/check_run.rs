@@ -1,279 +1,171 @@
-//! Renders a check run: its title, its Markdown summary and its annotations, within GitHub's
-//! limits (50 annotations a request, 65,535 characters of summary).
+//! The check run sink: completes the check run the analysis job created `in_progress`, with
+//! the conclusion, title, summary and annotations (50 per request, the conclusion on the last).
 //!
-//! Pure functions: the pipeline sends what these build.
+//! Idempotent: the task remembers how many requests went through (`<check run id>#<sent>`), so
+//! a retry after a failed request sends only the rest and never repeats an annotation batch.
 
-use super::markdown;
-use crate::analysis::engine::{BackendReport, BackendStatus};
-use crate::domain::finding::{Finding, Severity};
-use crate::domain::gate::{GateResult, Verdict};
-use crate::domain::score::Score;
-use crate::domain::suppression::Suppression;
-use crate::github::checks::{ANNOTATIONS_PER_REQUEST, MAX_SUMMARY_CHARS};
-use serde_json::{json, Value};
+use super::{render, Outcome, PublishContext, PublishError, PublishFuture, Publisher};
+use crate::domain::status::Sink;
+use crate::domain::time::rfc3339;
+use crate::github::app::{Access, TokenScope};
+use crate::github::checks::{
+    CheckStatus, Conclusion, CreateCheckRun, Output, UpdateCheckRun, CHECK_NAME,
+};
+use crate::github::client::InstallationClient;
+use crate::github::http::GitHubError;
+use crate::store::PublishTask;
 
-/// Everything the completed check run shows.
-pub struct Report<'a> {
-    pub score: &'a Score,
-    pub base_score: Option<f64>,
-    pub gate: &'a GateResult,
-    pub findings: &'a [Finding],
-    /// Fingerprints of findings that are new against the compared commit.
-    pub is_new: &'a (dyn Fn(&Finding) -> bool + Sync),
-    /// Which findings get an annotation (the repository's `report.annotate`).
-    pub annotate: &'a (dyn Fn(&Finding) -> bool + Sync),
-    pub fixed: &'a [Finding],
-    pub compared_sha: Option<&'a str>,
-    pub backends: &'a [BackendReport],
-    pub max_annotations: usize,
-    /// Push to the default branch: the gate looked at all open findings.
-    pub whole_code: bool,
-    /// Inline suppressions the change added.
-    pub suppressions: &'a [Suppression],
-    /// How the tools ran, when not in the jail (said in every summary).
-    pub jail: Option<String>,
-}
+pub struct CheckRunPublisher;
 
-pub fn title(score: &Score, new_count: usize, gate: &GateResult) -> String {
-    if gate.verdict == Verdict::Neutral {
-        return "No analysis could run".into();
+impl Publisher for CheckRunPublisher {
+    fn sink(&self) -> Sink {
+        Sink::CheckRun
     }
-    let plural = if new_count == 1 { "" } else { "s" };
-    format!(
-        "Grade {} · {:.1} · {new_count} new finding{plural}",
-        score.grade, score.score
-    )
-}
 
-fn level(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Blocker | Severity::Critical | Severity::Major => "failure",
-        Severity::Minor => "warning",
-        Severity::Info => "notice",
+    fn publish<'a>(
+        &'a self,
+        cx: &'a PublishContext,
+        task: &'a PublishTask,
+        outcome: &'a Outcome,
+    ) -> PublishFuture<'a> {
+        Box::pin(complete(cx, task, outcome))
     }
 }
 
-fn truncate(s: &str, max_chars: usize) -> String {
-    if s.chars().count() <= max_chars {
-        return s.to_owned();
-    }
-    let mut out: String = s.chars().take(max_chars.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// The annotation GitHub shows on a finding's lines.
-pub fn annotation(f: &Finding) -> Value {
-    let mut a = json!({
-        "path": f.path,
-        "start_line": f.start_line.max(1),
-        "end_line": f.end_line.max(f.start_line).max(1),
-        "annotation_level": level(f.severity),
-        "title": truncate(&format!("{} {} ({} {})", f.backend, f.rule, f.severity, f.category), 255),
-        "message": truncate(&f.message, 4000),
-    });
-    // GitHub accepts columns only on single-line annotations.
-    if f.start_line == f.end_line {
-        if let (Some(s), Some(e)) = (f.start_column, f.end_column) {
-            if e >= s {
-                a["start_column"] = json!(s);
-                a["end_column"] = json!(e);
-            }
+/// A GitHub error as a publishing error: client errors will not heal, the rest may.
+pub fn classify(e: GitHubError) -> PublishError {
+    match e.status() {
+        Some(s) if (400..500).contains(&s) && s != 403 && s != 429 && s != 408 => {
+            PublishError::Permanent(e.to_string())
         }
+        _ => PublishError::Retry(e.into()),
     }
-    if let Some(url) = &f.help_url {
-        a["raw_details"] = json!(truncate(&format!("Rule documentation: {url}"), 4000));
-    }
-    a
 }
 
-fn count_by_severity<'f>(findings: impl Iterator<Item = &'f Finding>) -> [usize; 5] {
-    let mut counts = [0; 5];
-    for f in findings {
-        let i = Severity::ALL
-            .iter()
-            .position(|s| *s == f.severity)
-            .unwrap_or(4);
-        counts[i] += 1;
-    }
-    counts
-}
-
-/// The Markdown summary, cut to GitHub's limit if it ever grew that long.
-pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
-    let mut s = String::new();
-    let new: Vec<&Finding> = r.findings.iter().filter(|f| (r.is_new)(f)).collect();
-    if let Some(jail) = &r.jail {
-        s.push_str(&format!("> ⚠️ {}\n\n", markdown::text(jail)));
-    }
-    if let Some(reason) = &r.gate.reason {
-        s.push_str(&format!("**No verdict:** {}\n\n", markdown::text(reason)));
-    }
-    s.push_str(&format!(
-        "### Quality gate: {}\n\n",
-        match r.gate.verdict {
-            Verdict::Success => "passed ✅",
-            Verdict::Failure => "failed ❌",
-            Verdict::Neutral => "no verdict",
-        }
-    ));
-    if !r.gate.conditions.is_empty() {
-        s.push_str(&super::gate_table(r.gate));
-        if r.whole_code {
-            s.push_str("\nA push to the default branch is gated on all open findings, not only new ones.\n");
-        }
-        s.push('\n');
-    }
-    let change = match r.base_score {
-        Some(b) => format!(" ({:+.1} against the base)", r.score.score - b),
-        None => String::new(),
+/// The client for an outcome's repository, with the analysis job's permissions.
+pub fn client(
+    cx: &PublishContext,
+    outcome: &Outcome,
+    access: Access,
+) -> Result<InstallationClient, PublishError> {
+    let app = cx.github.clone().ok_or_else(|| {
+        PublishError::Permanent(
+            "the GitHub App is not configured (GITHUB_APP_ID and GITHUB_PRIVATE_KEY)".into(),
+        )
+    })?;
+    let installation = outcome
+        .analysis
+        .installation_id
+        .or(outcome.project.installation_id)
+        .ok_or_else(|| {
+            PublishError::Permanent(format!(
+                "{} has no known installation of the App",
+                outcome.project.full_name
+            ))
+        })?;
+    let scope = TokenScope {
+        repository_id: outcome.project.id,
+        access,
     };
-    s.push_str(&format!(
-        "### Score {:.1} · grade {}{change}\n\n100 − security {:.1} − reliability {:.1} − maintainability {:.1}, over {} lines of code.",
-        r.score.score, r.score.grade, r.score.security, r.score.reliability, r.score.maintainability, r.score.ncloc
-    ));
-    if r.score.grade != r.score.uncapped_grade {
-        s.push_str(&format!(
-            " The grade is capped at {} by an open security finding (the score alone gives {}).",
-            r.score.grade, r.score.uncapped_grade
-        ));
-    }
-    s.push_str("\n\n### Findings\n\n| severity | open | new |\n| --- | --- | --- |\n");
-    let all = count_by_severity(r.findings.iter());
-    let fresh = count_by_severity(new.iter().copied());
-    for (i, sev) in Severity::ALL.iter().enumerate() {
-        s.push_str(&format!("| {sev} | {} | {} |\n", all[i], fresh[i]));
-    }
-    let compared = r
-        .compared_sha
-        .map(|c| format!("against `{}`", &c[..c.len().min(12)]))
-        .unwrap_or_else(|| "(no earlier analysis to compare with)".into());
-    s.push_str(&format!(
-        "\n**{} new**, **{} fixed** {compared}.\n",
-        new.len(),
-        r.fixed.len()
-    ));
-    if to_annotate > annotated {
-        s.push_str(&format!(
-            "\nOnly the first {annotated} of {to_annotate} findings to annotate are annotated (the maximum is {}).\n",
-            r.max_annotations
-        ));
-    }
-    if !new.is_empty() {
-        s.push_str("\n<details><summary>New findings</summary>\n\n");
-        for f in new.iter().take(200) {
-            s.push_str(&format!(
-                "- {} {} {} ({}): {}\n",
-                markdown::code(&format!("{}:{}", f.path, f.start_line)),
-                markdown::text(&f.backend),
-                markdown::code(&f.rule),
-                f.severity,
-                markdown::text(&f.message)
-            ));
-        }
-        if new.len() > 200 {
-            s.push_str(&format!("- … and {} more\n", new.len() - 200));
-        }
-        s.push_str("\n</details>\n");
-    }
-    if !r.fixed.is_empty() {
-        s.push_str(&format!(
-            "\n<details><summary>Fixed findings ({})</summary>\n\n",
-            r.fixed.len()
-        ));
-        for f in r.fixed.iter().take(100) {
-            s.push_str(&format!(
-                "- {} {} {}: {}\n",
-                markdown::code(&f.path),
-                markdown::text(&f.backend),
-                markdown::code(&f.rule),
-                markdown::text(&f.message)
-            ));
-        }
-        s.push_str("\n</details>\n");
-    }
-    if !r.suppressions.is_empty() {
-        s.push_str(&format!(
-            "\n### Suppressions added ({})\n\n",
-            r.suppressions.len()
-        ));
-        for sup in r.suppressions.iter().take(100) {
-            s.push_str(&format!(
-                "- {} {}\n",
-                markdown::code(&format!("{}:{}", sup.path, sup.line)),
-                markdown::code(sup.kind.label())
-            ));
-        }
-        if r.suppressions.len() > 100 {
-            s.push_str(&format!("- … and {} more\n", r.suppressions.len() - 100));
-        }
-    }
-    s.push_str("\n### Backends\n\n| backend | version | status | time | findings |\n| --- | --- | --- | --- | --- |\n");
-    for b in r.backends {
-        let mut status = match &b.status {
-            BackendStatus::Ok => "ok".to_owned(),
-            BackendStatus::Failed(why) => format!("failed: {}", markdown::text(why)),
-            BackendStatus::TimedOut => "timed out".to_owned(),
-            BackendStatus::NotApplicable(why) => format!("not applicable: {}", markdown::text(why)),
-        };
-        if b.over_limit > 0 {
-            status.push_str(&format!(
-                "; kept the first {} findings, {} more not kept (FLEXT_QUALITY_MAX_FINDINGS_PER_BACKEND)",
-                b.findings, b.over_limit
-            ));
-        }
-        s.push_str(&format!(
-            "| {} | {} | {} | {:.1} s | {} |\n",
-            markdown::text(&b.name),
-            markdown::text(b.version.as_deref().unwrap_or("?")),
-            status,
-            b.elapsed_ms as f64 / 1000.0,
-            b.findings
-        ));
-    }
-    truncate(&s, MAX_SUMMARY_CHARS)
+    Ok(InstallationClient::new(app, installation, scope))
 }
 
-/// The PATCH bodies that complete a check run: annotation batches of at most 50, the
-/// conclusion on the last one so the run completes only once every annotation is in.
-pub fn completion_requests(r: &Report<'_>, completed_at: &str) -> Vec<Value> {
-    let to_annotate: Vec<&Finding> = r.findings.iter().filter(|f| (r.annotate)(f)).collect();
-    let annotated: Vec<Value> = to_annotate
-        .iter()
-        .take(r.max_annotations)
-        .map(|f| annotation(f))
-        .collect();
-    let new_count = r.findings.iter().filter(|f| (r.is_new)(f)).count();
-    let output_title = title(r.score, new_count, r.gate);
-    let output_summary = summary(r, annotated.len(), to_annotate.len());
-    let mut batches: Vec<Vec<Value>> = annotated
-        .chunks(ANNOTATIONS_PER_REQUEST)
-        .map(<[Value]>::to_vec)
-        .collect();
-    if batches.is_empty() {
-        batches.push(Vec::new());
-    }
-    let last = batches.len() - 1;
-    batches
-        .into_iter()
-        .enumerate()
-        .map(|(i, annotations)| {
-            let mut body = json!({
-                "output": {
-                    "title": output_title,
-                    "summary": output_summary,
-                    "annotations": annotations,
-                }
-            });
-            if i == last {
-                body["status"] = json!("completed");
-                body["conclusion"] = json!(r.gate.verdict.as_str());
-                body["completed_at"] = json!(completed_at);
-            }
-            body
-        })
-        .collect()
+fn now() -> String {
+    rfc3339(crate::store::now_ms() / 1000)
 }
 
-#[cfg(test)]
-mod tests;
+/// The requests that complete the check run for this outcome.
+fn completion(outcome: &Outcome) -> Result<Vec<UpdateCheckRun>, PublishError> {
+    if let Some(f) = &outcome.details.failure {
+        return Ok(vec![UpdateCheckRun {
+            status: Some(CheckStatus::Completed),
+            conclusion: Some(Conclusion::parse(&f.conclusion).unwrap_or(Conclusion::Failure)),
+            completed_at: Some(now()),
+            output: Some(Output {
+                title: f.title.clone(),
+                summary: f.summary.clone(),
+                annotations: Vec::new(),
+            }),
+        }]);
+    }
+    let report = outcome.report().ok_or_else(|| {
+        PublishError::Permanent("the analysis has neither a result nor a failure to show".into())
+    })?;
+    Ok(render::completion_requests(&report, &now()))
+}
+
+/// `(check run id, requests already sent)` from the task's memory.
+fn progress(task: &PublishTask) -> (Option<i64>, usize) {
+    let Some(memory) = &task.external_id else {
+        return (None, 0);
+    };
+    let (id, sent) = memory.split_once('#').unwrap_or((memory, "0"));
+    (id.parse().ok(), sent.parse().unwrap_or(0))
+}
+
+async fn complete(
+    cx: &PublishContext,
+    task: &PublishTask,
+    outcome: &Outcome,
+) -> Result<(), PublishError> {
+    let client = client(cx, outcome, Access::Analyse)?;
+    let bodies = completion(outcome)?;
+    let repo = &outcome.project.full_name;
+    let (remembered, mut sent) = progress(task);
+    let check_run_id = match remembered.or(outcome.analysis.check_run_id) {
+        Some(id) => id,
+        None => {
+            // The job ended before it could create the check run (it failed early).
+            let first = &bodies[0];
+            let create = CreateCheckRun {
+                name: CHECK_NAME.into(),
+                head_sha: outcome.analysis.sha.clone(),
+                status: CheckStatus::InProgress,
+                started_at: None,
+                external_id: Some(outcome.analysis.id.to_string()),
+                details_url: None,
+                conclusion: None,
+                completed_at: None,
+                output: first
+                    .output
+                    .clone()
+                    .map(|mut o| {
+                        o.annotations.clear();
+                        o
+                    })
+                    .unwrap_or(Output {
+                        title: "flext-quality".into(),
+                        summary: String::new(),
+                        annotations: Vec::new(),
+                    }),
+            };
+            let id = client
+                .create_check_run(repo, &create)
+                .await
+                .map_err(classify)?;
+            sent = 0;
+            remember(cx, task, id, sent).await?;
+            id
+        }
+    };
+    for (i, body) in bodies.iter().enumerate().skip(sent) {
+        client
+            .update_check_run(repo, check_run_id, body)
+            .await
+            .map_err(classify)?;
+        remember(cx, task, check_run_id, i + 1).await?;
+    }
+    Ok(())
+}
+
+async fn remember(
+    cx: &PublishContext,
+    task: &PublishTask,
+    id: i64,
+    sent: usize,
+) -> Result<(), PublishError> {
+    cx.store
+        .set_publish_external_id(task.id, &format!("{id}#{sent}"))
+        .await
+        .map_err(PublishError::Retry)
+}

@@ -17,7 +17,9 @@ pub fn text(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
             '\n' | '\r' | '\t' => out.push(' '),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '!' | '|' | '~' => {
+            // `_` is left alone: GitHub does not make emphasis inside words, and identifiers
+            // (`snake_case`, `FLEXT_QUALITY_…`) stay readable.
+            '\\' | '`' | '*' | '[' | ']' | '#' | '!' | '|' | '~' => {
                 out.push('\\');
                 out.push(c);
             }

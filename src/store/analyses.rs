@@ -1,108 +1,259 @@
-//! Analyses of commits and their findings.
+//! Analyses of commits, their findings (open, new and fixed), and saving an analysis together
+//! with its publish tasks — the outbox — in one transaction.
 
-use super::{col, now_ms, Store};
+use super::{flag, now_ms, publish::create_publish_tasks, Store};
+use crate::analysis::engine::BackendReport;
 use crate::domain::finding::{Finding, RawFinding};
+use crate::domain::gate::{GateResult, Verdict};
+use crate::domain::score::{Grade, Score};
+use crate::domain::status::{AnalysisStatus, Sink, Trigger};
+use crate::domain::suppression::Suppression;
 use anyhow::{Context, Result};
-use sqlx::any::AnyRow;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
+/// An analysis as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalysisRow {
     pub id: i64,
     pub project_id: i64,
     pub sha: String,
-    pub trigger: String,
+    /// Hash of the configuration and tool pins the results were produced under.
+    pub config_key: String,
+    pub trigger: Trigger,
     pub head_ref: Option<String>,
     pub base_ref: Option<String>,
     pub base_sha: Option<String>,
     pub compared_sha: Option<String>,
     pub pr_number: Option<i64>,
     pub installation_id: Option<i64>,
-    pub status: String,
+    pub status: AnalysisStatus,
     pub check_run_id: Option<i64>,
+    pub ncloc: Option<i64>,
     pub score: Option<f64>,
-    pub grade: Option<String>,
-    pub verdict: Option<String>,
+    pub grade: Option<Grade>,
+    pub verdict: Option<Verdict>,
     pub new_count: Option<i64>,
     pub fixed_count: Option<i64>,
-    pub tool_versions: Option<String>,
     pub error: Option<String>,
     pub queued_at: i64,
     pub started_at: Option<i64>,
     pub completed_at: Option<i64>,
 }
 
-/// Everything an analysis produced, saved at once.
-#[derive(Debug, Clone)]
-pub struct AnalysisResult {
-    pub compared_sha: Option<String>,
-    pub tool_versions_json: String,
-    pub ncloc: i64,
-    pub score: f64,
-    pub grade: String,
-    pub deductions: [f64; 3],
-    pub verdict: String,
-    pub gate_json: String,
-    pub new_count: i64,
-    pub fixed_count: i64,
-    pub timings_json: String,
-    /// Each finding with whether it is new against the compared commit.
-    pub findings: Vec<(Finding, bool)>,
+#[derive(sqlx::FromRow)]
+struct Record {
+    id: i64,
+    project_id: i64,
+    sha: String,
+    config_key: String,
+    trigger: String,
+    head_ref: Option<String>,
+    base_ref: Option<String>,
+    base_sha: Option<String>,
+    compared_sha: Option<String>,
+    pr_number: Option<i64>,
+    installation_id: Option<i64>,
+    status: String,
+    check_run_id: Option<i64>,
+    ncloc: Option<i64>,
+    score: Option<f64>,
+    grade: Option<String>,
+    verdict: Option<String>,
+    new_count: Option<i64>,
+    fixed_count: Option<i64>,
+    error: Option<String>,
+    queued_at: i64,
+    started_at: Option<i64>,
+    completed_at: Option<i64>,
+}
+
+impl TryFrom<Record> for AnalysisRow {
+    type Error = anyhow::Error;
+    fn try_from(r: Record) -> Result<AnalysisRow> {
+        let parse = |what: &str, s: &str| -> Result<Verdict> {
+            match s {
+                "success" => Ok(Verdict::Success),
+                "failure" => Ok(Verdict::Failure),
+                "neutral" => Ok(Verdict::Neutral),
+                other => anyhow::bail!("unknown {what} `{other}`"),
+            }
+        };
+        Ok(AnalysisRow {
+            id: r.id,
+            project_id: r.project_id,
+            sha: r.sha,
+            config_key: r.config_key,
+            trigger: r.trigger.parse().map_err(anyhow::Error::msg)?,
+            head_ref: r.head_ref,
+            base_ref: r.base_ref,
+            base_sha: r.base_sha,
+            compared_sha: r.compared_sha,
+            pr_number: r.pr_number,
+            installation_id: r.installation_id,
+            status: r.status.parse().map_err(anyhow::Error::msg)?,
+            check_run_id: r.check_run_id,
+            ncloc: r.ncloc,
+            score: r.score,
+            grade: r
+                .grade
+                .map(|g| g.parse::<Grade>().map_err(anyhow::Error::msg))
+                .transpose()?,
+            verdict: r.verdict.map(|v| parse("verdict", &v)).transpose()?,
+            new_count: r.new_count,
+            fixed_count: r.fixed_count,
+            error: r.error,
+            queued_at: r.queued_at,
+            started_at: r.started_at,
+            completed_at: r.completed_at,
+        })
+    }
 }
 
 const ANALYSIS_COLUMNS: &str =
-    "id, project_id, sha, trigger, head_ref, base_ref, base_sha, compared_sha,
-    pr_number, installation_id, status, check_run_id, score, grade, verdict, new_count, fixed_count,
-    tool_versions, error, queued_at, started_at, completed_at";
+    "id, project_id, sha, config_key, trigger, head_ref, base_ref, base_sha, compared_sha,
+    pr_number, installation_id, status, check_run_id, ncloc, score, grade, verdict, new_count, fixed_count,
+    error, queued_at, started_at, completed_at";
 
-fn analysis_from_row(r: &AnyRow) -> Result<AnalysisRow> {
-    Ok(AnalysisRow {
-        id: col(r, "id")?,
-        project_id: col(r, "project_id")?,
-        sha: col(r, "sha")?,
-        trigger: col(r, "trigger")?,
-        head_ref: col(r, "head_ref")?,
-        base_ref: col(r, "base_ref")?,
-        base_sha: col(r, "base_sha")?,
-        compared_sha: col(r, "compared_sha")?,
-        pr_number: col(r, "pr_number")?,
-        installation_id: col(r, "installation_id")?,
-        status: col(r, "status")?,
-        check_run_id: col(r, "check_run_id")?,
-        score: col(r, "score")?,
-        grade: col(r, "grade")?,
-        verdict: col(r, "verdict")?,
-        new_count: col(r, "new_count")?,
-        fixed_count: col(r, "fixed_count")?,
-        tool_versions: col(r, "tool_versions")?,
-        error: col(r, "error")?,
-        queued_at: col(r, "queued_at")?,
-        started_at: col(r, "started_at")?,
-        completed_at: col(r, "completed_at")?,
-    })
+/// How an analysis ended without a result, for the check run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// `failure`, `timed_out` or `cancelled`.
+    pub conclusion: String,
+    pub title: String,
+    /// Markdown, already escaped where it quotes anything from outside.
+    pub summary: String,
 }
 
+/// What an analysis knows besides its columns, kept as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisDetails {
+    /// Each backend's version, status, time and notes.
+    #[serde(default)]
+    pub backends: Vec<BackendReport>,
+    /// The score's three deductions and the capped grade, as computed.
+    pub score: Option<Score>,
+    pub gate: Option<GateResult>,
+    pub base_score: Option<f64>,
+    /// The gate counted every open finding, not only new ones.
+    #[serde(default)]
+    pub whole_code: bool,
+    /// Suppressions the change added; `None` when there was no change to look at.
+    pub suppressions: Option<Vec<Suppression>>,
+    /// How the tools ran, when not in the jail.
+    pub jail: Option<String>,
+    /// Annotations the check run may carry.
+    #[serde(default)]
+    pub max_annotations: usize,
+    /// Set when the analysis ended without a result.
+    pub failure: Option<Failure>,
+    #[serde(default)]
+    pub timings: BTreeMap<String, u64>,
+}
+
+/// A finding of the analysed commit, as saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedFinding {
+    pub finding: Finding,
+    /// New against the compared commit.
+    pub is_new: bool,
+    /// Gets an annotation on the check run (the repository's `report.annotate`).
+    pub annotate: bool,
+}
+
+/// Everything an analysis produced, saved at once with one publish task per sink.
+#[derive(Debug, Clone)]
+pub struct AnalysisResult {
+    pub compared_sha: Option<String>,
+    pub config_key: String,
+    pub tool_versions: BTreeMap<String, String>,
+    pub ncloc: i64,
+    pub score: Score,
+    pub verdict: Verdict,
+    pub new_count: i64,
+    pub details: AnalysisDetails,
+    pub findings: Vec<SavedFinding>,
+    /// Findings of the compared commit that this one no longer has.
+    pub fixed: Vec<Finding>,
+}
+
+#[derive(sqlx::FromRow)]
+struct FindingRecord {
+    fingerprint: String,
+    backend: String,
+    rule: String,
+    category: String,
+    severity: String,
+    path: String,
+    start_line: i64,
+    end_line: i64,
+    start_column: Option<i64>,
+    end_column: Option<i64>,
+    message: String,
+    help_url: Option<String>,
+    effort_minutes: i64,
+    is_new: i64,
+    annotate: i64,
+}
+
+impl FindingRecord {
+    fn into_saved(self) -> Result<SavedFinding> {
+        let raw = RawFinding {
+            backend: self.backend,
+            rule: self.rule,
+            category: self.category.parse().map_err(anyhow::Error::msg)?,
+            severity: self.severity.parse().map_err(anyhow::Error::msg)?,
+            message: self.message,
+            path: self.path,
+            start_line: self.start_line as u32,
+            end_line: self.end_line as u32,
+            start_column: self.start_column.map(|c| c as u32),
+            end_column: self.end_column.map(|c| c as u32),
+            help_url: self.help_url,
+            effort_minutes: self.effort_minutes as u32,
+        };
+        Ok(SavedFinding {
+            finding: Finding {
+                raw,
+                fingerprint: self.fingerprint,
+            },
+            is_new: flag(self.is_new),
+            annotate: flag(self.annotate),
+        })
+    }
+}
+
+const FINDING_COLUMNS: &str = "fingerprint, backend, rule, category, severity, path, start_line,
+    end_line, start_column, end_column, message, help_url, effort_minutes, is_new, annotate";
+
 impl Store {
-    pub async fn get_analysis(&self, id: i64) -> Result<Option<AnalysisRow>> {
-        let sql = format!("SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
+    async fn one_analysis(
+        &self,
+        sql: &str,
+        binds: (i64, Option<&str>),
+    ) -> Result<Option<AnalysisRow>> {
+        let mut q = sqlx::query_as::<_, Record>(sql).bind(binds.0);
+        if let Some(s) = binds.1 {
+            q = q.bind(s);
+        }
+        q.fetch_optional(&self.pool)
             .await
-            .context("loading analysis")?;
-        row.as_ref().map(analysis_from_row).transpose()
+            .context("loading analysis")?
+            .map(AnalysisRow::try_from)
+            .transpose()
     }
 
+    pub async fn get_analysis(&self, id: i64) -> Result<Option<AnalysisRow>> {
+        let sql = format!("SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE id = $1");
+        self.one_analysis(&sql, (id, None)).await
+    }
+
+    /// The analysis of a commit (the latest, should there be several).
     pub async fn find_analysis(&self, project_id: i64, sha: &str) -> Result<Option<AnalysisRow>> {
         let sql = format!(
-            "SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE project_id = $1 AND sha = $2 AND config_key = ''"
+            "SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE project_id = $1 AND sha = $2 ORDER BY id DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql)
-            .bind(project_id)
-            .bind(sha)
-            .fetch_optional(&self.pool)
-            .await
-            .context("looking up analysis by commit")?;
-        row.as_ref().map(analysis_from_row).transpose()
+        self.one_analysis(&sql, (project_id, Some(sha))).await
     }
 
     /// All analyses of a project, newest first.
@@ -110,22 +261,40 @@ impl Store {
         let sql = format!(
             "SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE project_id = $1 ORDER BY queued_at DESC, id DESC"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<Record> = sqlx::query_as(&sql)
             .bind(project_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(analysis_from_row).collect()
+        rows.into_iter().map(AnalysisRow::try_from).collect()
     }
 
-    /// Creates (or returns) the analysis row for a commit analysed only as a comparison base.
+    /// What an analysis knows besides its columns.
+    pub async fn analysis_details(&self, id: i64) -> Result<AnalysisDetails> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT details FROM analyses WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        match row.and_then(|(d,)| d) {
+            Some(text) => serde_json::from_str(&text).context("reading analysis details"),
+            None => Ok(AnalysisDetails::default()),
+        }
+    }
+
+    /// Creates (or returns) the analysis row of a commit analysed only as a comparison base.
     pub async fn ensure_base_analysis(&self, project_id: i64, sha: &str) -> Result<AnalysisRow> {
+        if let Some(row) = self.find_analysis(project_id, sha).await? {
+            return Ok(row);
+        }
         sqlx::query(
             "INSERT INTO analyses (project_id, sha, config_key, trigger, status, queued_at)
-             VALUES ($1, $2, '', 'base', 'running', $3)
+             VALUES ($1, $2, '', $3, $4, $5)
              ON CONFLICT (project_id, sha, config_key) DO NOTHING",
         )
         .bind(project_id)
         .bind(sha)
+        .bind(Trigger::Base.as_str())
+        .bind(AnalysisStatus::Running.as_str())
         .bind(now_ms())
         .execute(&self.pool)
         .await
@@ -136,9 +305,10 @@ impl Store {
     }
 
     pub async fn mark_analysis_running(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE analyses SET status = 'running', started_at = $2 WHERE id = $1")
+        sqlx::query("UPDATE analyses SET status = $3, started_at = $2 WHERE id = $1")
             .bind(id)
             .bind(now_ms())
+            .bind(AnalysisStatus::Running.as_str())
             .execute(&self.pool)
             .await
             .context("marking analysis running")?;
@@ -155,31 +325,62 @@ impl Store {
         Ok(())
     }
 
-    pub async fn mark_analysis_failed(&self, id: i64, error: &str) -> Result<()> {
+    /// Ends an analysis without a result and queues its publishing (the check run then says
+    /// why), in one transaction.
+    pub async fn fail_analysis(
+        &self,
+        id: i64,
+        failure: &Failure,
+        sinks: &[Sink],
+        max_attempts: i64,
+    ) -> Result<()> {
+        let mut details = self.analysis_details(id).await?;
+        details.failure = Some(failure.clone());
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE analyses SET status = 'failed', error = $2, completed_at = $3 WHERE id = $1",
+            "UPDATE analyses SET status = $2, error = $3, details = $4, completed_at = $5 WHERE id = $1",
         )
         .bind(id)
-        .bind(error)
+        .bind(AnalysisStatus::Failed.as_str())
+        .bind(&failure.title)
+        .bind(serde_json::to_string(&details)?)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .context("marking analysis failed")?;
+        create_publish_tasks(&mut tx, id, sinks, max_attempts).await?;
+        tx.commit()
+            .await
+            .context("committing the failed analysis")?;
         Ok(())
     }
 
-    /// Saves the result and its findings in one transaction, replacing any earlier findings.
-    pub async fn save_analysis_result(&self, id: i64, result: &AnalysisResult) -> Result<()> {
+    /// Saves the result and its findings, replacing earlier ones, and queues one publish task
+    /// per sink — all in one transaction, so a saved analysis is always published and a
+    /// publishing failure never re-runs the analysis.
+    pub async fn save_analysis(
+        &self,
+        id: i64,
+        result: &AnalysisResult,
+        sinks: &[Sink],
+        max_attempts: i64,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM findings WHERE analysis_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        for (f, is_new) in &result.findings {
+        let rows = result
+            .findings
+            .iter()
+            .map(|f| (&f.finding, f.is_new, f.annotate, false))
+            .chain(result.fixed.iter().map(|f| (f, false, false, true)));
+        for (f, is_new, annotate, is_fixed) in rows {
             sqlx::query(
                 "INSERT INTO findings (analysis_id, fingerprint, backend, rule, category, severity, path,
-                   start_line, end_line, start_column, end_column, message, help_url, effort_minutes, is_new)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                   start_line, end_line, start_column, end_column, message, help_url, effort_minutes,
+                   is_new, annotate, is_fixed)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             )
             .bind(id)
             .bind(&f.fingerprint)
@@ -195,75 +396,72 @@ impl Store {
             .bind(&f.message)
             .bind(&f.help_url)
             .bind(i64::from(f.effort_minutes))
-            .bind(i64::from(*is_new))
+            .bind(i64::from(is_new))
+            .bind(i64::from(annotate))
+            .bind(i64::from(is_fixed))
             .execute(&mut *tx)
             .await
             .context("saving a finding")?;
         }
+        let s = &result.score;
         sqlx::query(
-            "UPDATE analyses SET status = 'completed', compared_sha = $2, tool_versions = $3, ncloc = $4,
-               score = $5, grade = $6, deduction_security = $7, deduction_reliability = $8,
-               deduction_maintainability = $9, verdict = $10, gate = $11, new_count = $12,
-               fixed_count = $13, timings = $14, error = NULL, completed_at = $15
+            "UPDATE analyses SET status = $2, compared_sha = $3, tool_versions = $4, config_key = $5,
+               ncloc = $6, score = $7, grade = $8, deduction_security = $9,
+               deduction_reliability = $10, deduction_maintainability = $11, verdict = $12,
+               new_count = $13, fixed_count = $14, details = $15, error = NULL, completed_at = $16
              WHERE id = $1",
         )
         .bind(id)
+        .bind(AnalysisStatus::Completed.as_str())
         .bind(&result.compared_sha)
-        .bind(&result.tool_versions_json)
+        .bind(serde_json::to_string(&result.tool_versions)?)
+        .bind(&result.config_key)
         .bind(result.ncloc)
-        .bind(result.score)
-        .bind(&result.grade)
-        .bind(result.deductions[0])
-        .bind(result.deductions[1])
-        .bind(result.deductions[2])
-        .bind(&result.verdict)
-        .bind(&result.gate_json)
+        .bind(s.score)
+        .bind(s.grade.as_str())
+        .bind(s.security)
+        .bind(s.reliability)
+        .bind(s.maintainability)
+        .bind(result.verdict.as_str())
         .bind(result.new_count)
-        .bind(result.fixed_count)
-        .bind(&result.timings_json)
+        .bind(result.fixed.len() as i64)
+        .bind(serde_json::to_string(&result.details)?)
         .bind(now_ms())
         .execute(&mut *tx)
         .await
         .context("saving analysis result")?;
+        create_publish_tasks(&mut tx, id, sinks, max_attempts).await?;
         tx.commit().await.context("committing analysis result")?;
         Ok(())
     }
 
-    /// The findings of an analysis with their `is_new` flag, in a stable order.
-    pub async fn load_findings(&self, analysis_id: i64) -> Result<Vec<(Finding, bool)>> {
-        let rows = sqlx::query(
-            "SELECT fingerprint, backend, rule, category, severity, path, start_line, end_line,
-                    start_column, end_column, message, help_url, effort_minutes, is_new
-             FROM findings WHERE analysis_id = $1 ORDER BY path, start_line, id",
-        )
-        .bind(analysis_id)
-        .fetch_all(&self.pool)
-        .await
-        .context("loading findings")?;
-        rows.iter()
-            .map(|r| {
-                let category: String = col(r, "category")?;
-                let severity: String = col(r, "severity")?;
-                let raw = RawFinding {
-                    backend: col(r, "backend")?,
-                    rule: col(r, "rule")?,
-                    category: category.parse().map_err(anyhow::Error::msg)?,
-                    severity: severity.parse().map_err(anyhow::Error::msg)?,
-                    message: col(r, "message")?,
-                    path: col(r, "path")?,
-                    start_line: col::<i64>(r, "start_line")? as u32,
-                    end_line: col::<i64>(r, "end_line")? as u32,
-                    start_column: col::<Option<i64>>(r, "start_column")?.map(|c| c as u32),
-                    end_column: col::<Option<i64>>(r, "end_column")?.map(|c| c as u32),
-                    help_url: col(r, "help_url")?,
-                    effort_minutes: col::<i64>(r, "effort_minutes")? as u32,
-                };
-                let finding = Finding {
-                    raw,
-                    fingerprint: col(r, "fingerprint")?,
-                };
-                Ok((finding, col::<i64>(r, "is_new")? != 0))
-            })
+    /// The open findings of an analysis (new or not), in a stable order.
+    pub async fn load_findings(&self, analysis_id: i64) -> Result<Vec<SavedFinding>> {
+        let sql = format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE analysis_id = $1 AND is_fixed = 0
+             ORDER BY path, start_line, id"
+        );
+        let rows: Vec<FindingRecord> = sqlx::query_as(&sql)
+            .bind(analysis_id)
+            .fetch_all(&self.pool)
+            .await
+            .context("loading findings")?;
+        rows.into_iter().map(FindingRecord::into_saved).collect()
+    }
+
+    /// The findings of the compared commit that an analysis no longer has.
+    pub async fn load_fixed(&self, analysis_id: i64) -> Result<Vec<Finding>> {
+        let sql = format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE analysis_id = $1 AND is_fixed = 1
+             ORDER BY path, start_line, id"
+        );
+        let rows: Vec<FindingRecord> = sqlx::query_as(&sql)
+            .bind(analysis_id)
+            .fetch_all(&self.pool)
+            .await
+            .context("loading fixed findings")?;
+        rows.into_iter()
+            .map(|r| r.into_saved().map(|s| s.finding))
             .collect()
     }
 }

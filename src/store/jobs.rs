@@ -1,39 +1,56 @@
-//! The durable job queue: jobs are claimed with a lease, the lease is renewed while a worker
-//! works, and a job whose lease expired (its worker died) is claimed again by another worker.
+//! The durable job queue: jobs are claimed with a lease (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL), the lease is renewed while a worker works, a job whose lease expired (its
+//! worker died) is claimed again by another worker, and attempts are counted.
 
-use super::{col, now_ms, Engine, Store};
+use super::{now_ms, Dialect, Store};
+use crate::domain::status::{JobKind, JobState};
 use anyhow::{Context, Result};
+use sqlx::AnyConnection;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ClaimedJob {
     pub id: i64,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: JobKind,
     pub analysis_id: Option<i64>,
+    pub publish_task_id: Option<i64>,
     /// Attempts including this one.
     pub attempts: i64,
     pub max_attempts: i64,
     /// The error of the previous attempt, if any (for example an expired lease).
     pub last_error: Option<String>,
+    /// When the job must be finished (Unix ms); past it, it is given up.
+    pub deadline_at: Option<i64>,
     /// True when this claim took over a job whose previous worker stopped renewing its lease.
+    #[sqlx(skip)]
     pub lease_was_expired: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JobRow {
     pub id: i64,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub kind: JobKind,
+    #[sqlx(try_from = "String")]
+    pub state: JobState,
+    pub analysis_id: Option<i64>,
+    pub publish_task_id: Option<i64>,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub run_after: i64,
+    pub deadline_at: Option<i64>,
 }
+
+const JOB_COLUMNS: &str =
+    "id, kind, state, analysis_id, publish_task_id, attempts, last_error, run_after, deadline_at";
 
 /// Takes the next runnable job: queued and due, or running under an expired lease (its worker
 /// died). PostgreSQL skips rows other claimers hold; SQLite has a single writer, so the
 /// sub-select and the update cannot interleave with another claim there.
-fn claim_sql(engine: Engine) -> String {
-    let lock = match engine {
-        Engine::Postgres => "FOR UPDATE SKIP LOCKED",
-        Engine::Sqlite => "",
+fn claim_sql(dialect: Dialect) -> String {
+    let lock = match dialect {
+        Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+        Dialect::Sqlite => "",
     };
     format!(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,
@@ -44,27 +61,49 @@ fn claim_sql(engine: Engine) -> String {
              ORDER BY run_after, id
              LIMIT 1
              {lock})
-         RETURNING id, kind, analysis_id, attempts, max_attempts, last_error, lease_expires_at"
+         RETURNING id, kind, analysis_id, publish_task_id, attempts, max_attempts, last_error, deadline_at"
     )
+}
+
+/// Queues a job (inside the caller's transaction).
+pub(super) async fn insert_job(
+    conn: &mut AnyConnection,
+    kind: JobKind,
+    analysis_id: Option<i64>,
+    publish_task_id: Option<i64>,
+    max_attempts: i64,
+    now: i64,
+    deadline_at: Option<i64>,
+) -> Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO jobs (kind, analysis_id, publish_task_id, state, attempts, max_attempts, run_after,
+           deadline_at, created_at, updated_at)
+         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $5, $5) RETURNING id",
+    )
+    .bind(kind.as_str())
+    .bind(analysis_id)
+    .bind(publish_task_id)
+    .bind(max_attempts)
+    .bind(now)
+    .bind(deadline_at)
+    .fetch_one(conn)
+    .await
+    .context("enqueueing job")?;
+    Ok(id)
 }
 
 impl Store {
     /// Claims the next runnable job for `owner`, leasing it for `lease_ms`.
     pub async fn claim_job(&self, owner: &str, lease_ms: i64) -> Result<Option<ClaimedJob>> {
         let now = now_ms();
-        // Read whether the job we are about to take was running under an expired lease; the
-        // claim below overwrites that state.
-        let sql = claim_sql(self.engine);
         let mut tx = self.pool.begin().await?;
-        let expired_before: Vec<i64> =
-            sqlx::query("SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < $1")
+        // Read which jobs were running under an expired lease: the claim overwrites that.
+        let expired_before: Vec<(i64,)> =
+            sqlx::query_as("SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < $1")
                 .bind(now)
                 .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| col(r, "id"))
-                .collect::<Result<_>>()?;
-        let row = sqlx::query(&sql)
+                .await?;
+        let claimed: Option<ClaimedJob> = sqlx::query_as(&claim_sql(self.dialect))
             .bind(owner)
             .bind(now + lease_ms)
             .bind(now)
@@ -72,19 +111,10 @@ impl Store {
             .await
             .context("claiming a job")?;
         tx.commit().await?;
-        row.map(|r| {
-            let id: i64 = col(&r, "id")?;
-            Ok(ClaimedJob {
-                id,
-                kind: col(&r, "kind")?,
-                analysis_id: col(&r, "analysis_id")?,
-                attempts: col(&r, "attempts")?,
-                max_attempts: col(&r, "max_attempts")?,
-                last_error: col(&r, "last_error")?,
-                lease_was_expired: expired_before.contains(&id),
-            })
-        })
-        .transpose()
+        Ok(claimed.map(|mut job| {
+            job.lease_was_expired = expired_before.iter().any(|(id,)| *id == job.id);
+            job
+        }))
     }
 
     /// Extends the lease; false when the job is no longer ours (another worker took it over).
@@ -106,12 +136,13 @@ impl Store {
     }
 
     pub async fn complete_job(&self, job_id: i64, owner: &str) -> Result<bool> {
-        self.finish_job(job_id, owner, "done", None, None).await
+        self.finish_job(job_id, owner, JobState::Done, None, None)
+            .await
     }
 
     /// Gives up on a job: no more attempts.
     pub async fn fail_job(&self, job_id: i64, owner: &str, error: &str) -> Result<bool> {
-        self.finish_job(job_id, owner, "failed", Some(error), None)
+        self.finish_job(job_id, owner, JobState::Failed, Some(error), None)
             .await
     }
 
@@ -123,15 +154,21 @@ impl Store {
         error: &str,
         run_after: i64,
     ) -> Result<bool> {
-        self.finish_job(job_id, owner, "queued", Some(error), Some(run_after))
-            .await
+        self.finish_job(
+            job_id,
+            owner,
+            JobState::Queued,
+            Some(error),
+            Some(run_after),
+        )
+        .await
     }
 
     async fn finish_job(
         &self,
         job_id: i64,
         owner: &str,
-        state: &str,
+        state: JobState,
         error: Option<&str>,
         run_after: Option<i64>,
     ) -> Result<bool> {
@@ -144,7 +181,7 @@ impl Store {
         )
         .bind(job_id)
         .bind(owner)
-        .bind(state)
+        .bind(state.as_str())
         .bind(error)
         .bind(run_after)
         .bind(now)
@@ -156,40 +193,23 @@ impl Store {
     }
 
     pub async fn get_job(&self, job_id: i64) -> Result<Option<JobRow>> {
-        let row = sqlx::query(
-            "SELECT id, state, attempts, last_error, run_after FROM jobs WHERE id = $1",
-        )
-        .bind(job_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(JobRow {
-                id: col(&r, "id")?,
-                state: col(&r, "state")?,
-                attempts: col(&r, "attempts")?,
-                last_error: col(&r, "last_error")?,
-                run_after: col(&r, "run_after")?,
-            })
-        })
-        .transpose()
-    }
-
-    /// Counts jobs by state (for tests, metrics and waiting until the queue drains).
-    pub async fn count_jobs(&self, state: &str) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state = $1")
-            .bind(state)
-            .fetch_one(&self.pool)
-            .await?;
-        col(&row, "n")
-    }
-
-    /// Makes a queued job runnable now (tests use it to skip a retry back-off).
-    pub async fn make_runnable_now(&self, job_id: i64) -> Result<()> {
-        sqlx::query("UPDATE jobs SET run_after = $2 WHERE id = $1 AND state = 'queued'")
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        Ok(sqlx::query_as(&sql)
             .bind(job_id)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The jobs of one analysis and of its publish tasks, oldest first.
+    pub async fn jobs_of_analysis(&self, analysis_id: i64) -> Result<Vec<JobRow>> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE analysis_id = $1
+               OR publish_task_id IN (SELECT id FROM publish_tasks WHERE analysis_id = $1)
+             ORDER BY id"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(analysis_id)
+            .fetch_all(&self.pool)
+            .await?)
     }
 }

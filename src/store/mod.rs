@@ -1,24 +1,33 @@
-//! The only place with SQL: installations, projects, deliveries, the job queue, analyses and
-//! findings, on PostgreSQL (production) or an embedded SQLite file (the default).
+//! The only place with SQL: installations, projects, deliveries, the job queue, analyses, their
+//! findings and publish tasks, on PostgreSQL (production) or an embedded SQLite file (the
+//! default).
 //!
 //! Queries go through sqlx's `Any` driver so one text serves both engines; where the engines
-//! differ (claiming a job) the query is chosen by [`Engine`]. Times are Unix milliseconds.
+//! differ (claiming a job) the query is chosen by [`Dialect`]. Times are Unix milliseconds.
+//! Rows are read with `sqlx::FromRow`; states and kinds are the enums of
+//! [`crate::domain::status`], stored as text.
 
 mod analyses;
+mod deliveries;
 mod jobs;
-mod webhooks;
+mod projects;
+mod publish;
+#[cfg(feature = "test-support")]
+mod test_support;
 
 pub use analyses::*;
+pub use deliveries::*;
 pub use jobs::*;
-pub use webhooks::*;
+pub use publish::*;
 
 use anyhow::{Context, Result};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Connection};
 use std::time::Duration;
 
+/// Which SQL engine the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
+pub enum Dialect {
     Postgres,
     Sqlite,
 }
@@ -26,7 +35,7 @@ pub enum Engine {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    engine: Engine,
+    dialect: Dialect,
 }
 
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -40,33 +49,52 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The database error without anything of the URL (which may hold a password).
+fn describe(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Tls(tls) => format!("TLS: {tls}"),
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Configuration(c) => format!("configuration: {c}"),
+        other => other.to_string(),
+    }
+}
+
 impl Store {
     /// Connects to `url` (`postgres://…` or `sqlite://…`). The URL may carry a password, so it
-    /// never appears in errors.
+    /// never appears in errors. A server that cannot be reached is reported at once, with its
+    /// cause (connection refused, unknown host, authentication), not after a pool timeout.
     pub async fn connect(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let engine = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Engine::Postgres
+        let dialect = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Dialect::Postgres
         } else if url.starts_with("sqlite:") {
-            Engine::Sqlite
+            Dialect::Sqlite
         } else {
             anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:");
         };
-        let options = match engine {
-            Engine::Postgres => AnyPoolOptions::new().max_connections(10),
+        let what = match dialect {
+            Dialect::Postgres => "cannot connect to the PostgreSQL database in DATABASE_URL",
+            Dialect::Sqlite => "cannot open the SQLite database",
+        };
+        let probe =
+            tokio::time::timeout(Duration::from_secs(10), sqlx::AnyConnection::connect(url))
+                .await
+                .map_err(|_| anyhow::anyhow!("{what}: no answer within 10 s"))?
+                .map_err(|e| anyhow::anyhow!("{what}: {}", describe(&e)))?;
+        probe.close().await.ok();
+        let options = match dialect {
+            Dialect::Postgres => AnyPoolOptions::new().max_connections(10),
             // SQLite has one writer at a time; a single connection turns lock contention into
             // queueing instead of SQLITE_BUSY errors.
-            Engine::Sqlite => AnyPoolOptions::new().max_connections(1),
+            Dialect::Sqlite => AnyPoolOptions::new().max_connections(1),
         };
         let pool = options
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
             .await
-            .with_context(|| match engine {
-                Engine::Postgres => "cannot connect to the PostgreSQL database in DATABASE_URL",
-                Engine::Sqlite => "cannot open the SQLite database",
-            })?;
-        if engine == Engine::Sqlite {
+            .map_err(|e| anyhow::anyhow!("{what}: {}", describe(&e)))?;
+        if dialect == Dialect::Sqlite {
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&pool)
                 .await
@@ -76,18 +104,18 @@ impl Store {
                 .await
                 .context("enabling SQLite foreign keys")?;
         }
-        Ok(Store { pool, engine })
+        Ok(Store { pool, dialect })
     }
 
-    pub fn engine(&self) -> Engine {
-        self.engine
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// Applies any pending migrations of this engine.
     pub async fn migrate(&self) -> Result<()> {
-        let migrator = match self.engine {
-            Engine::Postgres => &POSTGRES_MIGRATIONS,
-            Engine::Sqlite => &SQLITE_MIGRATIONS,
+        let migrator = match self.dialect {
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
         };
         migrator
             .run(&self.pool)
@@ -100,26 +128,12 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// Runs a statement that takes no parameters, such as `CREATE DATABASE` (for tools and tests).
-    pub async fn execute_admin(&self, sql: &str) -> Result<()> {
-        sqlx::query(sql)
-            .execute(&self.pool)
-            .await
-            .with_context(|| format!("running `{sql}`"))?;
-        Ok(())
-    }
-
     pub async fn close(&self) {
         self.pool.close().await;
     }
 }
 
-/// Reads an optional column, turning sqlx's error into anyhow with the column's name.
-fn col<'r, T>(row: &'r AnyRow, name: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    use sqlx::Row;
-    row.try_get(name)
-        .with_context(|| format!("reading column `{name}`"))
+/// Reads a 0/1 column as a bool (both engines store booleans as integers).
+fn flag(v: i64) -> bool {
+    v != 0
 }

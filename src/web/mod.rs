@@ -1,6 +1,61 @@
-//! The HTTP surface: webhook ingress and health checks.
+//! The HTTP surface: webhook ingress and health checks — the state handlers share and the
+//! router.
 
-pub mod router;
 pub mod webhook;
 
-pub use router::{router, AppState};
+use crate::analysis::jail::JailState;
+use crate::store::Store;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use secrecy::SecretString;
+use std::sync::Arc;
+
+pub struct AppState {
+    pub store: Store,
+    pub webhook_secrets: Vec<SecretString>,
+    pub app_id: Option<u64>,
+    /// How analysis jobs are queued (attempts, deadline).
+    pub job_limits: crate::store::JobLimits,
+    /// Wakes in-process workers as soon as a job is enqueued.
+    pub job_notify: Arc<tokio::sync::Notify>,
+    /// How tools run here, once the workers have made the jail (`None` before, or when this
+    /// process runs no workers).
+    pub jail: std::sync::RwLock<Option<JailState>>,
+    /// Webhook bodies being read at once (bounded, so memory is).
+    pub body_permits: Arc<tokio::sync::Semaphore>,
+    /// How long a sender may take to send a webhook body.
+    pub body_timeout: std::time::Duration,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/webhooks/github", post(webhook::receive))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "no such route\n") })
+        .with_state(state)
+}
+
+/// Ready when the database answers; not ready when analyses cannot run because the jail
+/// could not be made (they would all fail).
+async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
+    if !state.store.ping().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unreachable\n".into(),
+        );
+    }
+    let jail = state.jail.read().unwrap_or_else(|e| e.into_inner()).clone();
+    match jail {
+        Some(s @ JailState::Unavailable(_)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}\n", s.describe()),
+        ),
+        Some(s @ (JailState::Off | JailState::Unjailed(_))) => {
+            (StatusCode::OK, format!("ready; {}\n", s.describe()))
+        }
+        _ => (StatusCode::OK, "ready\n".into()),
+    }
+}

@@ -3,10 +3,11 @@
 //! The signature is checked by the [`VerifiedDelivery`] extractor on the raw body before any
 //! parsing. Every refusal is a 4xx with a one-line reason, logged with the delivery id.
 
-use super::router::AppState;
-use crate::github::events::interpret;
+use super::AppState;
+use crate::domain::events::Event;
+use crate::github::payloads::interpret;
 use crate::github::signature::{verify, SignatureError};
-use crate::store::DeliveryOutcome;
+use crate::store::Accepted;
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -157,42 +158,34 @@ pub async fn receive(State(state): State<Arc<AppState>>, delivery: VerifiedDeliv
 }
 
 async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
-    let payload: serde_json::Value = match serde_json::from_slice(&delivery.body) {
-        Ok(v) => v,
-        Err(e) => {
-            return Refusal::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}"))
-                .into_response()
-        }
-    };
-    let interpreted = match interpret(&delivery.event, &payload, state.app_id) {
-        Ok(i) => i,
-        Err(reason) => {
-            return Refusal::new(
-                StatusCode::BAD_REQUEST,
-                format!("malformed {} payload: {reason}", delivery.event),
-            )
+    let refuse = |reason: String| {
+        Refusal::new(StatusCode::BAD_REQUEST, reason)
+            .for_delivery(Some(&delivery.delivery_id))
             .into_response()
-        }
+    };
+    let interpreted = match interpret(&delivery.event, &delivery.body, state.app_id) {
+        Ok(i) => i,
+        Err(reason) => return refuse(reason),
     };
     let span = tracing::Span::current();
     if let Some(a) = &interpreted.action {
         span.record("action", a.as_str());
     }
-    if let crate::store::WebhookWork::Analyse(r) = &interpreted.work {
+    if let Event::Analyse(r) = &interpreted.event {
         span.record("repo", r.project.full_name.as_str());
         span.record("sha", r.sha.as_str());
     }
-    let outcome = state
+    let accepted = state
         .store
         .accept_delivery(
             &delivery.delivery_id,
             &delivery.event,
             interpreted.action.as_deref(),
-            &interpreted.work,
-            state.max_attempts,
+            &interpreted.event,
+            state.job_limits,
         )
         .await;
-    match outcome {
+    match accepted {
         Err(e) => {
             // Not the sender's fault: GitHub shows the failure and the delivery can be redelivered.
             tracing::error!(error = %format!("{e:#}"), "could not record delivery");
@@ -202,22 +195,22 @@ async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
             )
                 .into_response()
         }
-        Ok(outcome) => {
-            let text = match outcome {
-                DeliveryOutcome::Duplicate => "duplicate delivery; already handled".to_owned(),
-                DeliveryOutcome::Enqueued {
+        Ok(accepted) => {
+            let text = match accepted {
+                Accepted::Duplicate => "duplicate delivery; already handled".to_owned(),
+                Accepted::Enqueued {
                     job_id,
                     analysis_id,
                 } => {
                     state.job_notify.notify_waiters();
                     format!("accepted; analysis {analysis_id} queued as job {job_id}")
                 }
-                DeliveryOutcome::Reused { analysis_id } => {
+                Accepted::Reused { analysis_id } => {
                     format!("accepted; commit already analysed or queued (analysis {analysis_id})")
                 }
-                DeliveryOutcome::Recorded => match &interpreted.ignored_because {
-                    Some(why) => format!("accepted; ignored: {why}"),
-                    None => "accepted".to_owned(),
+                Accepted::Recorded => match &interpreted.event {
+                    Event::Ignored(why) => format!("accepted; ignored: {why}"),
+                    _ => "accepted".to_owned(),
                 },
             };
             tracing::info!(outcome = %text, "webhook accepted");

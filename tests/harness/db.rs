@@ -1,7 +1,7 @@
 //! A fresh database per test: a new PostgreSQL database on the local server, or a new SQLite
 //! file. A missing PostgreSQL fails the test loudly; it is never skipped.
 
-use flext_quality::store::{Engine, Store};
+use flext_quality::store::{Dialect, Store};
 
 /// The server tests create their databases on (`TEST_DATABASE_URL`, default the local one).
 pub fn admin_url() -> String {
@@ -24,10 +24,10 @@ fn unique_name() -> String {
 }
 
 impl TestDb {
-    pub async fn new(engine: Engine) -> TestDb {
-        match engine {
-            Engine::Postgres => Self::postgres().await,
-            Engine::Sqlite => Self::sqlite().await,
+    pub async fn new(dialect: Dialect) -> TestDb {
+        match dialect {
+            Dialect::Postgres => Self::postgres().await,
+            Dialect::Sqlite => Self::sqlite().await,
         }
     }
 
@@ -70,6 +70,11 @@ impl TestDb {
             pg_name: None,
             _dir: Some(dir),
         }
+    }
+
+    /// The PostgreSQL database's name (`None` for SQLite).
+    pub fn name(&self) -> Option<String> {
+        self.pg_name.clone()
     }
 
     /// Drops the PostgreSQL database (SQLite files go with the temp dir).

@@ -4,8 +4,9 @@
 //! Strict means a request GitHub would refuse fails the test: every body is validated against
 //! GitHub's OpenAPI description (plus prose-documented limits), unknown routes are refused, and
 //! each such request is recorded as a *violation*. Dropping the fake panics if violations were
-//! not taken with [`FakeGitHub::take_violations`], or if a check run was created that the test
-//! never looked at (so a test cannot pass while the app publishes something unchecked).
+//! not taken with [`FakeGitHub::take_violations`], or if a check run was created that no
+//! assertion consumed ([`FakeGitHub::consume_check_run`]; merely listing does not count), so a
+//! test cannot pass while the app publishes something nobody checked.
 //! Malformed JSON is 400 and a path GitHub does not have is 404, both violations; an operation
 //! GitHub has but this fake does not implement is 501 and a violation, so gaps show up loudly.
 //!
@@ -82,8 +83,8 @@ pub(crate) struct State {
     pub(crate) token_requests: Vec<Value>,
     pub(crate) check_runs: BTreeMap<u64, CheckRun>,
     pub(crate) next_check_run_id: u64,
-    seen: HashSet<u64>,
-    ignore_unseen: bool,
+    consumed: HashSet<u64>,
+    ignore_unconsumed: bool,
     pub(crate) comments: BTreeMap<u64, IssueComment>,
     pub(crate) next_comment_id: u64,
     violations: Vec<String>,
@@ -135,8 +136,8 @@ impl FakeGitHub {
             token_requests: Vec::new(),
             check_runs: BTreeMap::new(),
             next_check_run_id: 4_000_000_001,
-            seen: HashSet::new(),
-            ignore_unseen: false,
+            consumed: HashSet::new(),
+            ignore_unconsumed: false,
             comments: BTreeMap::new(),
             next_comment_id: 1_500_000_001,
             violations: Vec::new(),
@@ -236,40 +237,54 @@ impl FakeGitHub {
         assert!(v.is_empty(), "GitHub API violations:\n  {}", v.join("\n  "));
     }
 
-    /// All check runs, oldest first; marks them as looked at.
+    /// All check runs, oldest first (listing consumes nothing).
     pub fn check_runs(&self) -> Vec<CheckRun> {
-        let mut st = self.st();
-        let runs: Vec<CheckRun> = st.check_runs.values().cloned().collect();
-        st.seen.extend(runs.iter().map(|r| r.id));
-        runs
+        self.st().check_runs.values().cloned().collect()
     }
 
-    /// One check run by id; marks it as looked at.
+    /// One check run by id.
     pub fn check_run(&self, id: u64) -> Option<CheckRun> {
-        let mut st = self.st();
-        let run = st.check_runs.get(&id).cloned();
-        if run.is_some() {
-            st.seen.insert(id);
-        }
-        run
+        self.st().check_runs.get(&id).cloned()
     }
 
-    /// The check runs for a head SHA, oldest first; marks them as looked at.
+    /// The check runs for a head SHA, oldest first.
     pub fn check_runs_for(&self, head_sha: &str) -> Vec<CheckRun> {
-        let mut st = self.st();
-        let runs: Vec<CheckRun> = st
+        self.st()
             .check_runs
             .values()
             .filter(|r| r.head_sha == head_sha)
             .cloned()
-            .collect();
-        st.seen.extend(runs.iter().map(|r| r.id));
-        runs
+            .collect()
     }
 
-    /// Do not panic on drop about check runs the test never looked at.
-    pub fn ignore_unseen(&self) {
-        self.st().ignore_unseen = true;
+    /// Marks a check run as checked by the test; returns it as it is now.
+    pub fn consume_check_run(&self, id: u64) -> Option<CheckRun> {
+        let mut st = self.st();
+        let run = st.check_runs.get(&id).cloned();
+        if run.is_some() {
+            st.consumed.insert(id);
+        }
+        run
+    }
+
+    /// Check runs created but not consumed, as one line each.
+    pub fn unconsumed(&self) -> Vec<String> {
+        let st = self.st();
+        st.check_runs
+            .values()
+            .filter(|r| !st.consumed.contains(&r.id))
+            .map(|r| {
+                format!(
+                    "check run #{} {:?} on {} ({}, {:?}): {:?}",
+                    r.id, r.name, r.head_sha, r.status, r.conclusion, r.title
+                )
+            })
+            .collect()
+    }
+
+    /// Do not panic on drop about check runs no assertion consumed.
+    pub fn ignore_unconsumed(&self) {
+        self.st().ignore_unconsumed = true;
     }
 
     /// Comments on an issue or pull request, oldest first.
@@ -338,17 +353,17 @@ impl Drop for FakeGitHub {
                 st.violations.join("\n  ")
             ));
         }
-        if !st.ignore_unseen {
-            let unseen: Vec<String> = st
+        if !st.ignore_unconsumed {
+            let unconsumed: Vec<String> = st
                 .check_runs
                 .values()
-                .filter(|r| !st.seen.contains(&r.id))
+                .filter(|r| !st.consumed.contains(&r.id))
                 .map(|r| format!("#{} {:?} on {} ({})", r.id, r.name, r.head_sha, r.status))
                 .collect();
-            if !unseen.is_empty() {
+            if !unconsumed.is_empty() {
                 problems.push(format!(
-                    "check run(s) created but never looked at by the test (call check_runs() or ignore_unseen()):\n  {}",
-                    unseen.join("\n  ")
+                    "check run(s) the app created that no assertion consumed (consume_check_run(), or ignore_unconsumed()):\n  {}",
+                    unconsumed.join("\n  ")
                 ));
             }
         }

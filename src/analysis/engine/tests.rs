@@ -11,6 +11,7 @@ fn engine(sarif_tools: Vec<SarifTool>) -> Engine {
         policy: RuleOverrides::default(),
         sarif_tools,
         max_findings: DEFAULT_MAX_FINDINGS,
+        runs: Default::default(),
     }
 }
 

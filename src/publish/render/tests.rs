@@ -2,6 +2,7 @@ use super::*;
 use crate::domain::finding::{Category, RawFinding};
 use crate::domain::gate::{evaluate, GateConfig, GateInput};
 use crate::domain::score::score;
+use serde_json::Value;
 
 fn finding(i: u32, severity: Severity, lines: (u32, u32)) -> Finding {
     Finding {
@@ -24,6 +25,14 @@ fn finding(i: u32, severity: Severity, lines: (u32, u32)) -> Finding {
 }
 
 fn requests(findings: &[Finding], max: usize) -> Vec<Value> {
+    let saved: Vec<SavedFinding> = findings
+        .iter()
+        .map(|f| SavedFinding {
+            finding: f.clone(),
+            is_new: true,
+            annotate: true,
+        })
+        .collect();
     let s = score(findings.iter().map(|f| (f.category, f.severity)), 1000);
     let sev: Vec<Severity> = findings.iter().map(|f| f.severity).collect();
     let gate = evaluate(
@@ -37,14 +46,11 @@ fn requests(findings: &[Finding], max: usize) -> Vec<Value> {
             failed_backends: &[],
         },
     );
-    let all_new = |_: &Finding| true;
     let report = Report {
         score: &s,
         base_score: Some(100.0),
         gate: &gate,
-        findings,
-        is_new: &all_new,
-        annotate: &all_new,
+        findings: &saved,
         fixed: &[],
         compared_sha: Some("0123456789abcdef"),
         backends: &[],
@@ -54,6 +60,9 @@ fn requests(findings: &[Finding], max: usize) -> Vec<Value> {
         jail: None,
     };
     completion_requests(&report, "2026-11-24T06:00:00Z")
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect()
 }
 
 #[test]
@@ -112,12 +121,12 @@ fn no_findings_still_completes_with_one_request() {
 
 #[test]
 fn columns_only_on_single_line_annotations() {
-    let one = annotation(&finding(1, Severity::Minor, (4, 4)));
+    let one = serde_json::to_value(annotation(&finding(1, Severity::Minor, (4, 4)))).unwrap();
     assert_eq!(
         (one["start_column"].as_u64(), one["end_column"].as_u64()),
         (Some(3), Some(9))
     );
-    let multi = annotation(&finding(2, Severity::Minor, (4, 6)));
+    let multi = serde_json::to_value(annotation(&finding(2, Severity::Minor, (4, 6)))).unwrap();
     assert!(multi.get("start_column").is_none() && multi.get("end_column").is_none());
     assert_eq!(multi["annotation_level"], "warning");
 }

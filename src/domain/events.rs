@@ -1,0 +1,62 @@
+//! What a webhook delivery asks of flext-quality, once its payload has been read at the edge:
+//! bookkeeping about installations and repositories, or a commit to analyse.
+
+use super::status::Trigger;
+
+/// A repository as GitHub names it; its numeric id is the project's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: i64,
+    pub installation_id: Option<i64>,
+    pub full_name: String,
+    /// Empty when the payload does not say (installation events); never overwrites a known one.
+    pub default_branch: String,
+    /// Empty when the payload does not say; never overwrites a known one.
+    pub clone_url: String,
+}
+
+/// A request to analyse one commit of one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalysisRequest {
+    pub project: Project,
+    pub sha: String,
+    pub trigger: Trigger,
+    /// Ref to fetch for the commit (`refs/pull/7/head`, `refs/heads/main`).
+    pub head_ref: Option<String>,
+    /// Ref of the branch to compare with (`refs/heads/main`), for pull requests.
+    pub base_ref: Option<String>,
+    /// For a pull request the base branch's tip; for a push the commit it replaced.
+    pub base_sha: Option<String>,
+    pub pr_number: Option<i64>,
+    /// A re-run asked for by a user: analyse again even if the commit was analysed.
+    pub force: bool,
+}
+
+/// What one delivery asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Recorded, nothing to do; the reason is logged.
+    Ignored(String),
+    InstallationCreated {
+        id: i64,
+        account_login: String,
+        repositories: Vec<Project>,
+    },
+    InstallationDeleted {
+        id: i64,
+    },
+    InstallationSuspended {
+        id: i64,
+        suspended: bool,
+    },
+    RepositoriesAdded {
+        installation_id: i64,
+        repositories: Vec<Project>,
+    },
+    RepositoriesRemoved {
+        installation_id: i64,
+        repository_ids: Vec<i64>,
+    },
+    ProjectRenamed(Project),
+    Analyse(AnalysisRequest),
+}

@@ -1,0 +1,237 @@
+//! Judging a commit: which findings are new and which fixed against the base, the score and
+//! grade, and the gate's verdict. One pure function, used by the server and by `analyze`.
+
+use super::finding::{Finding, Severity};
+use super::gate::{self, GateConfig, GateInput, GateResult};
+use super::score::{score, Score};
+use std::collections::HashSet;
+
+/// What the gate counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateScope {
+    /// Findings new against the base (a pull request; `analyze --base`).
+    NewFindings,
+    /// Every open finding (a push to the default branch; `analyze` without a base).
+    WholeCode,
+}
+
+/// The commit compared with.
+#[derive(Debug, Clone, Copy)]
+pub struct Baseline<'a> {
+    pub findings: &'a [Finding],
+    pub ncloc: u64,
+}
+
+/// Whether anything could be judged.
+#[derive(Debug, Clone, Copy)]
+pub enum Applicability<'a> {
+    /// No backend applies to the tree (no Python, no Rust, …): nothing to judge.
+    NothingApplies { why: &'a str },
+    /// Backends ran; those that applied but failed, as "name: reason".
+    Ran { failed: &'a [String] },
+}
+
+pub struct JudgementInput<'a> {
+    pub head: &'a [Finding],
+    pub ncloc: u64,
+    pub base: Option<Baseline<'a>>,
+    pub scope: GateScope,
+    pub gate: &'a GateConfig,
+    pub backends: Applicability<'a>,
+    /// Inline suppressions the change added, when there is a change to look at.
+    pub suppressions_added: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// For each head finding, in order: new against the base. Without a base (a first push, no
+    /// baseline yet) every finding is new.
+    pub new: Vec<bool>,
+    /// Base findings the head no longer has.
+    pub fixed: Vec<Finding>,
+    pub score: Score,
+    pub base_score: Option<f64>,
+    pub gate: GateResult,
+}
+
+impl Judgement {
+    pub fn new_count(&self) -> usize {
+        self.new.iter().filter(|n| **n).count()
+    }
+}
+
+pub fn judge(input: &JudgementInput<'_>) -> Judgement {
+    let (new, fixed) = match &input.base {
+        Some(base) => {
+            let before: HashSet<&str> = base
+                .findings
+                .iter()
+                .map(|f| f.fingerprint.as_str())
+                .collect();
+            let after: HashSet<&str> = input.head.iter().map(|f| f.fingerprint.as_str()).collect();
+            (
+                input
+                    .head
+                    .iter()
+                    .map(|f| !before.contains(f.fingerprint.as_str()))
+                    .collect(),
+                base.findings
+                    .iter()
+                    .filter(|f| !after.contains(f.fingerprint.as_str()))
+                    .cloned()
+                    .collect(),
+            )
+        }
+        None => (vec![true; input.head.len()], Vec::new()),
+    };
+    let s = score(
+        input.head.iter().map(|f| (f.category, f.severity)),
+        input.ncloc,
+    );
+    let base_score = input
+        .base
+        .map(|b| score(b.findings.iter().map(|f| (f.category, f.severity)), b.ncloc).score);
+    let gate = match input.backends {
+        Applicability::NothingApplies { why } => {
+            gate::neutral(format!("nothing to analyse ({why})"))
+        }
+        Applicability::Ran { failed } => {
+            let counted: Vec<Severity> = input
+                .head
+                .iter()
+                .zip(&new)
+                .filter(|(_, is_new)| input.scope == GateScope::WholeCode || **is_new)
+                .map(|(f, _)| f.severity)
+                .collect();
+            gate::evaluate(
+                input.gate,
+                &GateInput {
+                    new_severities: &counted,
+                    whole_code: input.scope == GateScope::WholeCode,
+                    score: &s,
+                    base_score,
+                    suppressions_added: input.suppressions_added,
+                    failed_backends: failed,
+                },
+            )
+        }
+    };
+    Judgement {
+        new,
+        fixed,
+        score: s,
+        base_score,
+        gate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::finding::{Category, RawFinding};
+    use crate::domain::gate::Verdict;
+
+    fn f(print: &str, severity: Severity) -> Finding {
+        Finding {
+            raw: RawFinding {
+                backend: "ruff".into(),
+                rule: "X1".into(),
+                category: Category::Reliability,
+                severity,
+                message: "m".into(),
+                path: "a.py".into(),
+                start_line: 1,
+                end_line: 1,
+                start_column: None,
+                end_column: None,
+                help_url: None,
+                effort_minutes: 5,
+            },
+            fingerprint: print.into(),
+        }
+    }
+
+    fn judged(head: &[Finding], base: Option<&[Finding]>, scope: GateScope) -> Judgement {
+        judge(&JudgementInput {
+            head,
+            ncloc: 1000,
+            base: base.map(|findings| Baseline {
+                findings,
+                ncloc: 1000,
+            }),
+            scope,
+            gate: &GateConfig::default(),
+            backends: Applicability::Ran { failed: &[] },
+            suppressions_added: None,
+        })
+    }
+
+    #[test]
+    fn new_and_fixed_by_fingerprint() {
+        use Severity::*;
+        let base = [f("a", Major), f("b", Minor)];
+        let head = [f("a", Major), f("c", Major), f("d", Minor)];
+        let j = judged(&head, Some(&base), GateScope::NewFindings);
+        assert_eq!(j.new, [false, true, true]);
+        assert_eq!(
+            j.fixed
+                .iter()
+                .map(|f| f.fingerprint.as_str())
+                .collect::<Vec<_>>(),
+            ["b"]
+        );
+        assert_eq!(j.new_count(), 2);
+        // The new major finding fails the default gate; the old one alone would not.
+        assert_eq!(j.gate.verdict, Verdict::Failure);
+        let only_old = judged(&[f("a", Major)], Some(&base), GateScope::NewFindings);
+        assert_eq!(only_old.gate.verdict, Verdict::Success);
+        assert_eq!(only_old.base_score, Some(97.5));
+        assert_eq!(only_old.score.score, 98.0);
+    }
+
+    #[test]
+    fn whole_code_counts_every_open_finding() {
+        let head = [f("a", Severity::Major)];
+        let j = judged(&head, Some(&head), GateScope::WholeCode);
+        assert_eq!(j.new, [false]);
+        assert_eq!(j.gate.verdict, Verdict::Failure);
+        assert!(j.gate.conditions[0].name.contains("whole code"));
+        let no_base = judged(&head, None, GateScope::WholeCode);
+        assert_eq!(
+            (no_base.new.clone(), no_base.base_score),
+            (vec![true], None)
+        );
+        assert_eq!(no_base.gate.verdict, Verdict::Failure);
+    }
+
+    #[test]
+    fn nothing_to_analyse_is_neutral_and_failures_fail() {
+        let neutral = judge(&JudgementInput {
+            head: &[],
+            ncloc: 0,
+            base: None,
+            scope: GateScope::NewFindings,
+            gate: &GateConfig::default(),
+            backends: Applicability::NothingApplies {
+                why: "no Python files",
+            },
+            suppressions_added: None,
+        });
+        assert_eq!(neutral.gate.verdict, Verdict::Neutral);
+        assert_eq!(
+            neutral.gate.reason.as_deref(),
+            Some("nothing to analyse (no Python files)")
+        );
+        let failed = ["mypy: exited with 2".to_owned()];
+        let j = judge(&JudgementInput {
+            head: &[],
+            ncloc: 0,
+            base: None,
+            scope: GateScope::NewFindings,
+            gate: &GateConfig::default(),
+            backends: Applicability::Ran { failed: &failed },
+            suppressions_added: Some(0),
+        });
+        assert_eq!(j.gate.verdict, Verdict::Failure);
+    }
+}

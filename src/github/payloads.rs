@@ -1,0 +1,331 @@
+//! Webhook payloads turned into domain [`Event`]s, at the edge.
+//!
+//! The event and action are read first: an event or action flext-quality does not handle is
+//! recorded and ignored without being parsed further (GitHub adds actions; a new one must not
+//! turn a delivery into an error). Handled payloads are read into typed structs: octocrab's
+//! webhook models where they are typed (pull requests, pushes, installations, repositories),
+//! our own for check suites and check runs (octocrab leaves those as untyped JSON). A handled
+//! payload that lacks what its event needs is malformed, reported with serde's path.
+
+use crate::domain::events::{AnalysisRequest, Event, Project};
+use crate::domain::status::Trigger;
+use octocrab::models::webhook_events::{EventInstallation, WebhookEvent, WebhookEventPayload};
+use serde::Deserialize;
+
+const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
+
+/// What a delivery was, and what it asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interpreted {
+    pub action: Option<String>,
+    pub event: Event,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    action: Option<String>,
+}
+
+/// Reads one delivery. `our_app_id` filters check-run events meant for other apps.
+pub fn interpret(event: &str, body: &[u8], our_app_id: Option<u64>) -> Result<Interpreted, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+    if !value.is_object() {
+        return Err("payload is not a JSON object".into());
+    }
+    let action = serde_json::from_value::<Envelope>(value)
+        .map_err(|e| format!("malformed {event} payload: {e}"))?
+        .action;
+    let act = action.as_deref().unwrap_or("");
+    let malformed = |e: String| format!("malformed {event} payload: {e}");
+    let ignored = |why: String| Event::Ignored(why);
+    let event_out = match (event, act) {
+        ("ping", _) => ignored("ping".into()),
+        ("pull_request", "opened" | "synchronize" | "reopened" | "ready_for_review")
+        | ("push", _)
+        | ("installation", "created" | "deleted" | "suspend" | "unsuspend")
+        | ("installation_repositories", "added" | "removed")
+        | ("repository", "renamed") => typed(event, act, body).map_err(malformed)?,
+        ("check_suite", "requested" | "rerequested") => {
+            let p: CheckSuitePayload =
+                serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+            let project = p.repository.project(p.installation.map(|i| i.id))?;
+            match suite_request(
+                project,
+                &p.check_suite,
+                act == "rerequested",
+                Trigger::CheckSuite,
+            ) {
+                Some(r) => Event::Analyse(r),
+                None => ignored("check suite of a branch with no pull request".into()),
+            }
+        }
+        ("check_run", "rerequested") => {
+            let p: CheckRunPayload =
+                serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+            let app = p.check_run.app.map(|a| a.id);
+            if our_app_id.is_some() && app.is_some() && app != our_app_id {
+                ignored("check run belongs to another app".into())
+            } else {
+                let project = p.repository.project(p.installation.map(|i| i.id))?;
+                let suite = &p.check_run.check_suite;
+                let request = suite_request(project.clone(), suite, true, Trigger::CheckRun)
+                    .or_else(|| branch_request(project, suite));
+                match request {
+                    Some(r) => Event::Analyse(r),
+                    None => ignored("nothing to re-run".into()),
+                }
+            }
+        }
+        (
+            "pull_request"
+            | "check_suite"
+            | "check_run"
+            | "installation"
+            | "installation_repositories"
+            | "repository"
+            | "issue_comment"
+            | "github_app_authorization",
+            _,
+        ) => ignored(format!("{event} action `{act}` needs no work")),
+        _ => ignored(format!("event `{event}` is not handled")),
+    };
+    Ok(Interpreted {
+        action,
+        event: event_out,
+    })
+}
+
+/// The events octocrab types, read with its models.
+fn typed(event: &str, action: &str, body: &[u8]) -> Result<Event, String> {
+    let e = WebhookEvent::try_from_header_and_body(event, body).map_err(|e| e.to_string())?;
+    let installation = e.installation.as_ref().map(|i| i.id().into_inner() as i64);
+    let project = || -> Result<Project, String> {
+        let r = e.repository.as_ref().ok_or("payload lacks `repository`")?;
+        Ok(Project {
+            id: r.id.into_inner() as i64,
+            installation_id: installation,
+            full_name: r
+                .full_name
+                .clone()
+                .ok_or("payload lacks `repository.full_name`")?,
+            default_branch: r
+                .default_branch
+                .clone()
+                .ok_or("payload lacks `repository.default_branch`")?,
+            clone_url: r
+                .clone_url
+                .as_ref()
+                .ok_or("payload lacks `repository.clone_url`")?
+                .to_string(),
+        })
+    };
+    let listed = |repos: &[octocrab::models::webhook_events::InstallationEventRepository],
+                  installation: i64| {
+        repos
+            .iter()
+            .map(|r| Project {
+                id: r.id.into_inner() as i64,
+                installation_id: Some(installation),
+                full_name: r.full_name.clone(),
+                default_branch: String::new(),
+                clone_url: String::new(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let installation_id =
+        || installation.ok_or_else(|| "payload lacks `installation.id`".to_owned());
+    Ok(match &e.specific {
+        WebhookEventPayload::PullRequest(p) => {
+            let pr = &p.pull_request;
+            let number = p.number as i64;
+            Event::Analyse(AnalysisRequest {
+                project: project()?,
+                sha: pr.head.sha.clone(),
+                trigger: Trigger::PullRequest,
+                head_ref: Some(format!("refs/pull/{number}/head")),
+                base_ref: Some(format!("refs/heads/{}", pr.base.ref_field)),
+                base_sha: Some(pr.base.sha.clone()),
+                pr_number: Some(number),
+                force: false,
+            })
+        }
+        WebhookEventPayload::Push(p) => {
+            let project = project()?;
+            if p.r#ref != format!("refs/heads/{}", project.default_branch) {
+                Event::Ignored(format!("push to {}, not the default branch", p.r#ref))
+            } else if p.after == ZERO_SHA || p.deleted {
+                Event::Ignored("push deleted the branch".into())
+            } else {
+                Event::Analyse(AnalysisRequest {
+                    head_ref: Some(p.r#ref.clone()),
+                    project,
+                    sha: p.after.clone(),
+                    trigger: Trigger::Push,
+                    base_ref: None,
+                    base_sha: (p.before != ZERO_SHA).then(|| p.before.clone()),
+                    pr_number: None,
+                    force: false,
+                })
+            }
+        }
+        WebhookEventPayload::Installation(p) => {
+            let id = installation_id()?;
+            match action {
+                "created" => Event::InstallationCreated {
+                    id,
+                    account_login: match &e.installation {
+                        Some(EventInstallation::Full(i)) => i.account.login.clone(),
+                        _ => return Err("payload lacks `installation.account.login`".into()),
+                    },
+                    repositories: listed(p.repositories.as_deref().unwrap_or(&[]), id),
+                },
+                "deleted" => Event::InstallationDeleted { id },
+                _ => Event::InstallationSuspended {
+                    id,
+                    suspended: action == "suspend",
+                },
+            }
+        }
+        WebhookEventPayload::InstallationRepositories(p) => {
+            let id = installation_id()?;
+            if action == "added" {
+                Event::RepositoriesAdded {
+                    installation_id: id,
+                    repositories: listed(&p.repositories_added, id),
+                }
+            } else {
+                Event::RepositoriesRemoved {
+                    installation_id: id,
+                    repository_ids: p
+                        .repositories_removed
+                        .iter()
+                        .map(|r| r.id.into_inner() as i64)
+                        .collect(),
+                }
+            }
+        }
+        WebhookEventPayload::Repository(_) => Event::ProjectRenamed(project()?),
+        _ => Event::Ignored(format!("event `{event}` is not handled")),
+    })
+}
+
+#[derive(Deserialize)]
+struct InstallationRef {
+    id: i64,
+}
+
+#[derive(Deserialize)]
+struct AppRef {
+    id: u64,
+}
+
+#[derive(Deserialize, Clone)]
+struct RepositoryRef {
+    id: i64,
+    full_name: String,
+    default_branch: String,
+    clone_url: String,
+}
+
+impl RepositoryRef {
+    fn project(&self, installation_id: Option<i64>) -> Result<Project, String> {
+        Ok(Project {
+            id: self.id,
+            installation_id,
+            full_name: self.full_name.clone(),
+            default_branch: self.default_branch.clone(),
+            clone_url: self.clone_url.clone(),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct RefSha {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    sha: String,
+}
+
+#[derive(Deserialize)]
+struct SuitePullRequest {
+    number: i64,
+    base: RefSha,
+}
+
+#[derive(Deserialize)]
+struct CheckSuite {
+    head_sha: String,
+    head_branch: Option<String>,
+    #[serde(default)]
+    pull_requests: Vec<SuitePullRequest>,
+}
+
+#[derive(Deserialize)]
+struct CheckSuitePayload {
+    check_suite: CheckSuite,
+    repository: RepositoryRef,
+    installation: Option<InstallationRef>,
+}
+
+#[derive(Deserialize)]
+struct CheckRun {
+    app: Option<AppRef>,
+    check_suite: CheckSuite,
+}
+
+#[derive(Deserialize)]
+struct CheckRunPayload {
+    check_run: CheckRun,
+    repository: RepositoryRef,
+    installation: Option<InstallationRef>,
+}
+
+/// The analysis a check suite asks for: its pull request's, the default branch's, or none.
+fn suite_request(
+    project: Project,
+    suite: &CheckSuite,
+    force: bool,
+    trigger: Trigger,
+) -> Option<AnalysisRequest> {
+    if let Some(pr) = suite.pull_requests.first() {
+        return Some(AnalysisRequest {
+            project,
+            sha: suite.head_sha.clone(),
+            trigger,
+            head_ref: Some(format!("refs/pull/{}/head", pr.number)),
+            base_ref: Some(format!("refs/heads/{}", pr.base.git_ref)),
+            base_sha: Some(pr.base.sha.clone()),
+            pr_number: Some(pr.number),
+            force,
+        });
+    }
+    if suite.head_branch.as_deref() == Some(project.default_branch.as_str()) {
+        return Some(AnalysisRequest {
+            head_ref: Some(format!("refs/heads/{}", project.default_branch)),
+            project,
+            sha: suite.head_sha.clone(),
+            trigger,
+            base_ref: None,
+            base_sha: None,
+            pr_number: None,
+            force,
+        });
+    }
+    None
+}
+
+/// A re-run of our check on a branch without a pull request still runs.
+fn branch_request(project: Project, suite: &CheckSuite) -> Option<AnalysisRequest> {
+    let branch = suite.head_branch.as_ref()?;
+    Some(AnalysisRequest {
+        project,
+        sha: suite.head_sha.clone(),
+        trigger: Trigger::CheckRun,
+        head_ref: Some(format!("refs/heads/{branch}")),
+        base_ref: None,
+        base_sha: None,
+        pr_number: None,
+        force: true,
+    })
+}
