@@ -8,3 +8,4 @@ pub mod glob;
 pub mod jail;
 pub mod repo_config;
 pub mod toolchain;
+pub mod tree;

@@ -91,10 +91,6 @@ impl GitHubApp {
         })
     }
 
-    pub fn app_id(&self) -> u64 {
-        self.app_id
-    }
-
     pub fn api_url(&self) -> &str {
         &self.api_url
     }

@@ -23,10 +23,6 @@ impl InstallationClient {
         }
     }
 
-    pub fn installation_id(&self) -> i64 {
-        self.installation_id
-    }
-
     pub async fn token(&self) -> Result<secrecy::SecretString, GitHubError> {
         self.app
             .installation_token(self.installation_id, self.scope)

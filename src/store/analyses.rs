@@ -42,7 +42,7 @@ pub struct AnalysisRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct Record {
+pub(super) struct Record {
     id: i64,
     project_id: i64,
     sha: String,
@@ -110,7 +110,7 @@ impl TryFrom<Record> for AnalysisRow {
     }
 }
 
-const ANALYSIS_COLUMNS: &str =
+pub(super) const ANALYSIS_COLUMNS: &str =
     "id, project_id, sha, config_key, trigger, head_ref, base_ref, base_sha, compared_sha,
     pr_number, installation_id, status, check_run_id, ncloc, score, grade, verdict, new_count, fixed_count,
     error, queued_at, started_at, completed_at";
@@ -254,18 +254,6 @@ impl Store {
             "SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE project_id = $1 AND sha = $2 ORDER BY id DESC LIMIT 1"
         );
         self.one_analysis(&sql, (project_id, Some(sha))).await
-    }
-
-    /// All analyses of a project, newest first.
-    pub async fn list_analyses(&self, project_id: i64) -> Result<Vec<AnalysisRow>> {
-        let sql = format!(
-            "SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE project_id = $1 ORDER BY queued_at DESC, id DESC"
-        );
-        let rows: Vec<Record> = sqlx::query_as(&sql)
-            .bind(project_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter().map(AnalysisRow::try_from).collect()
     }
 
     /// What an analysis knows besides its columns.

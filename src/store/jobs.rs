@@ -41,7 +41,8 @@ pub struct JobRow {
     pub deadline_at: Option<i64>,
 }
 
-const JOB_COLUMNS: &str =
+#[cfg_attr(not(feature = "test-support"), allow(dead_code))]
+pub(super) const JOB_COLUMNS: &str =
     "id, kind, state, analysis_id, publish_task_id, attempts, last_error, run_after, deadline_at";
 
 /// Takes the next runnable job: queued and due, or running under an expired lease (its worker
@@ -190,26 +191,5 @@ impl Store {
         .with_context(|| format!("marking job {job_id} {state}"))?
         .rows_affected();
         Ok(n == 1)
-    }
-
-    pub async fn get_job(&self, job_id: i64) -> Result<Option<JobRow>> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        Ok(sqlx::query_as(&sql)
-            .bind(job_id)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    /// The jobs of one analysis and of its publish tasks, oldest first.
-    pub async fn jobs_of_analysis(&self, analysis_id: i64) -> Result<Vec<JobRow>> {
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE analysis_id = $1
-               OR publish_task_id IN (SELECT id FROM publish_tasks WHERE analysis_id = $1)
-             ORDER BY id"
-        );
-        Ok(sqlx::query_as(&sql)
-            .bind(analysis_id)
-            .fetch_all(&self.pool)
-            .await?)
     }
 }

@@ -1,6 +1,6 @@
 //! Installations and projects (repositories, keyed by GitHub's numeric id).
 
-use super::{flag, now_ms, Store};
+use super::{now_ms, Store};
 use crate::domain::events::Project;
 use anyhow::{Context, Result};
 use sqlx::AnyConnection;
@@ -36,16 +36,6 @@ impl Store {
         .await
         .context("loading project")?;
         Ok(row.map(Project::from))
-    }
-
-    /// Whether an installation is known and not suspended.
-    pub async fn installation_active(&self, id: i64) -> Result<Option<bool>> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT suspended FROM installations WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(s,)| !flag(s)))
     }
 }
 

@@ -21,7 +21,8 @@ pub struct PublishTask {
     pub external_id: Option<String>,
 }
 
-const TASK_COLUMNS: &str = "id, analysis_id, sink, state, attempts, last_error, external_id";
+pub(super) const TASK_COLUMNS: &str =
+    "id, analysis_id, sink, state, attempts, last_error, external_id";
 
 /// Creates (or resets to pending) one task per sink and queues a job for each, in the
 /// caller's transaction.
@@ -78,15 +79,6 @@ impl Store {
         Ok(sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    pub async fn publish_tasks(&self, analysis_id: i64) -> Result<Vec<PublishTask>> {
-        let sql =
-            format!("SELECT {TASK_COLUMNS} FROM publish_tasks WHERE analysis_id = $1 ORDER BY id");
-        Ok(sqlx::query_as(&sql)
-            .bind(analysis_id)
-            .fetch_all(&self.pool)
             .await?)
     }
 

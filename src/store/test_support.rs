@@ -1,7 +1,10 @@
 //! Queries only tests need (counting, skipping a back-off, creating databases), compiled only
 //! with the `test-support` feature the test suite turns on.
 
-use super::{now_ms, Store};
+use super::analyses::{Record, ANALYSIS_COLUMNS};
+use super::jobs::JOB_COLUMNS;
+use super::publish::TASK_COLUMNS;
+use super::{flag, now_ms, AnalysisRow, JobRow, PublishTask, Store};
 use crate::domain::status::{JobKind, JobState};
 use anyhow::{Context, Result};
 
@@ -119,5 +122,56 @@ impl Store {
             out.push((table, columns));
         }
         Ok(out)
+    }
+
+    /// All analyses of a project, newest first.
+    pub async fn list_analyses(&self, project_id: i64) -> Result<Vec<AnalysisRow>> {
+        let sql = format!(
+            "SELECT {ANALYSIS_COLUMNS} FROM analyses WHERE project_id = $1 ORDER BY queued_at DESC, id DESC"
+        );
+        let rows: Vec<Record> = sqlx::query_as(&sql)
+            .bind(project_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(AnalysisRow::try_from).collect()
+    }
+
+    pub async fn get_job(&self, job_id: i64) -> Result<Option<JobRow>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        Ok(sqlx::query_as(&sql)
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The jobs of one analysis and of its publish tasks, oldest first.
+    pub async fn jobs_of_analysis(&self, analysis_id: i64) -> Result<Vec<JobRow>> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE analysis_id = $1
+               OR publish_task_id IN (SELECT id FROM publish_tasks WHERE analysis_id = $1)
+             ORDER BY id"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(analysis_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+    pub async fn publish_tasks(&self, analysis_id: i64) -> Result<Vec<PublishTask>> {
+        let sql =
+            format!("SELECT {TASK_COLUMNS} FROM publish_tasks WHERE analysis_id = $1 ORDER BY id");
+        Ok(sqlx::query_as(&sql)
+            .bind(analysis_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Whether an installation is known and not suspended.
+    pub async fn installation_active(&self, id: i64) -> Result<Option<bool>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT suspended FROM installations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(s,)| !flag(s)))
     }
 }

@@ -1,3 +1,5 @@
+//! Tests of the engine with the real jail: operator SARIF tools, a broken tool, Clippy.
+
 use super::*;
 use crate::analysis::backends::LocalFiles;
 use crate::analysis::repo_config::{parse_repo_config, BackendsConfig, ConfigSource};

@@ -1,3 +1,5 @@
+//! Tests of mirrors and work trees against real git repositories built by the test.
+
 use super::*;
 use std::process::Command;
 

@@ -1,3 +1,5 @@
+//! Tests of the check run rendering: annotation batches, the annotation cap, columns, limits.
+
 use super::*;
 use crate::domain::finding::{Category, RawFinding};
 use crate::domain::gate::{evaluate, GateConfig, GateInput};

@@ -1,0 +1,203 @@
+//! Stages 5 and 6 of an analysis: judging the commit (pure) and saving the result with one
+//! publish task per sink; and ending an analysis without a result.
+
+use super::{Compared, Configured, Job, SINKS};
+use crate::analysis::engine::{BackendStatus, TreeAnalysis};
+use crate::analysis::jail::JailState;
+use crate::analysis::repo_config::Annotate;
+use crate::domain::finding::Finding;
+use crate::domain::judgement::{
+    self, Applicability, Baseline, GateScope, Judgement, JudgementInput,
+};
+use crate::domain::suppression::Suppression;
+use crate::git::checkout::ChangedLines;
+use crate::jobs::JobContext;
+use crate::publish::markdown;
+use crate::store::{AnalysisDetails, AnalysisResult, Failure, SavedFinding};
+use anyhow::Result;
+use std::collections::BTreeMap;
+
+/// An invalid repository config fails the check run with the key and line to fix.
+pub(super) async fn config_failure(cx: &JobContext, job: &Job, error: &str) -> Result<()> {
+    let sha = &job.config_sha;
+    let failure = Failure {
+        conclusion: "failure".into(),
+        title: "The repository's flext-quality config is invalid".into(),
+        summary: format!(
+            "flext-quality did not analyse this commit because its configuration (read from `{}`) is invalid:\n\n{}\n\nFix the file on that branch; nothing in it is ignored silently.",
+            &sha[..sha.len().min(12)],
+            markdown::block(error)
+        ),
+    };
+    cx.store
+        .fail_analysis(job.analysis.id, &failure, SINKS, cx.max_attempts)
+        .await
+}
+
+/// Whether anything applied (`failed` are the backends that failed); `why` receives the
+/// reasons when nothing did.
+pub(super) fn applicability<'a>(
+    tree: &TreeAnalysis,
+    failed: &'a [String],
+    why: &'a mut String,
+) -> Applicability<'a> {
+    if tree.any_backend_applied() {
+        return Applicability::Ran { failed };
+    }
+    *why = tree
+        .reports
+        .iter()
+        .filter_map(|r| match &r.status {
+            BackendStatus::NotApplicable(w) => Some(format!("{}: {w}", r.name)),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Applicability::NothingApplies { why }
+}
+
+/// Stage 5: new, fixed, score, grade and verdict (pure).
+pub(super) fn judge(
+    job: &Job,
+    configured: &Configured,
+    head: &TreeAnalysis,
+    compared: Option<&Compared>,
+    suppressions: Option<&Vec<Suppression>>,
+) -> Judgement {
+    let failed = head.failed_backends();
+    let mut why = String::new();
+    judgement::judge(&JudgementInput {
+        head: &head.findings,
+        ncloc: head.ncloc,
+        base: compared.map(|c| Baseline {
+            findings: &c.findings,
+            ncloc: c.ncloc,
+        }),
+        // A push to the default branch is gated on all of its open findings.
+        scope: if job.is_pr {
+            GateScope::NewFindings
+        } else {
+            GateScope::WholeCode
+        },
+        gate: &configured.gate,
+        backends: applicability(head, &failed, &mut why),
+        suppressions_added: suppressions.map(|s| s.len() as u64),
+    })
+}
+
+pub(super) struct Judged<'a> {
+    pub(super) head: &'a TreeAnalysis,
+    pub(super) judgement: &'a Judgement,
+    pub(super) compared_sha: Option<String>,
+    pub(super) suppressions: Option<Vec<Suppression>>,
+    pub(super) changed: Option<&'a ChangedLines>,
+    pub(super) timings: BTreeMap<String, u64>,
+}
+
+/// Stage 6: the result saved with one publish task per sink, in one transaction.
+pub(super) async fn save(
+    cx: &JobContext,
+    job: &Job,
+    configured: &Configured,
+    j: Judged<'_>,
+) -> Result<()> {
+    let annotate_mode = configured.config.report.annotate;
+    let changed = j.changed;
+    let annotate = |(f, is_new): (&Finding, bool)| match annotate_mode {
+        Annotate::New => is_new,
+        Annotate::All => true,
+        Annotate::ChangedLines => changed.is_none_or(|c| {
+            c.get(&f.path).is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .any(|(a, b)| f.start_line <= *b && f.end_line >= *a)
+            })
+        }),
+    };
+    let mut result = result_for(
+        cx,
+        configured,
+        j.head,
+        j.judgement,
+        j.compared_sha,
+        j.suppressions,
+        annotate,
+        j.timings,
+    );
+    result.details.max_annotations = cx
+        .max_annotations
+        .min(configured.config.report.max_annotations as usize);
+    result.details.whole_code = !job.is_pr;
+    cx.store
+        .save_analysis(job.analysis.id, &result, SINKS, cx.max_attempts)
+        .await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn result_for(
+    cx: &JobContext,
+    configured: &Configured,
+    tree: &TreeAnalysis,
+    judged: &Judgement,
+    compared_sha: Option<String>,
+    suppressions: Option<Vec<Suppression>>,
+    annotate: impl Fn((&Finding, bool)) -> bool,
+    timings: BTreeMap<String, u64>,
+) -> AnalysisResult {
+    let findings: Vec<SavedFinding> = tree
+        .findings
+        .iter()
+        .zip(&judged.new)
+        .map(|(f, is_new)| SavedFinding {
+            finding: f.clone(),
+            is_new: *is_new,
+            annotate: annotate((f, *is_new)),
+        })
+        .collect();
+    AnalysisResult {
+        compared_sha,
+        config_key: configured.key.clone(),
+        tool_versions: tree.tool_versions().into_iter().collect(),
+        ncloc: tree.ncloc as i64,
+        score: judged.score,
+        verdict: judged.gate.verdict,
+        new_count: judged.new_count() as i64,
+        details: AnalysisDetails {
+            backends: tree.reports.clone(),
+            score: Some(judged.score),
+            gate: Some(judged.gate.clone()),
+            base_score: judged.base_score,
+            whole_code: true,
+            suppressions,
+            jail: match cx.engine.jail.state() {
+                JailState::Jailed => None,
+                other => Some(other.describe()),
+            },
+            max_annotations: cx.max_annotations,
+            failure: None,
+            timings,
+        },
+        findings,
+        fixed: judged.fixed.clone(),
+    }
+}
+
+/// Ends an analysis without a result: the check run (through the outbox) says why.
+pub async fn give_up(
+    cx: &JobContext,
+    analysis_id: i64,
+    conclusion: &str,
+    reason: &str,
+) -> Result<()> {
+    let failure = Failure {
+        conclusion: conclusion.into(),
+        title: "Analysis could not finish".into(),
+        summary: format!(
+            "flext-quality could not analyse this commit.\n\n**Reason:** {}\n\nRe-run the check to try again.",
+            markdown::text(reason)
+        ),
+    };
+    cx.store
+        .fail_analysis(analysis_id, &failure, SINKS, cx.max_attempts)
+        .await
+}
