@@ -87,6 +87,22 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("LOG_FORMAT", "pretty (default) or json"),
 ];
 
+/// The `--help` paragraph listing the environment variables a command reads.
+pub fn variables_help(names: &[&str]) -> String {
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    let mut out = String::from(
+        "Environment variables it reads (a .env file in the working directory is read too):\n",
+    );
+    for name in names {
+        let meaning = VARIABLES
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, m)| *m);
+        out.push_str(&format!("  {name:<width$}  {meaning}\n"));
+    }
+    out
+}
+
 /// What running the analysis tools needs: shared by `serve`, `worker` and `analyze`.
 #[derive(Debug, Clone)]
 pub struct AnalysisSettings {
@@ -311,5 +327,43 @@ impl Settings {
             Some(_) => "sqlite",
             None => "sqlite (embedded default)",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VARIABLES;
+
+    /// Every variable the app reads is in `.env.example` and the README, so nobody has to read
+    /// the code to learn a setting.
+    #[test]
+    fn every_variable_is_documented() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let example = std::fs::read_to_string(format!("{root}/.env.example")).unwrap();
+        let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+        for (name, meaning) in VARIABLES {
+            assert!(!meaning.is_empty(), "{name}");
+            assert!(
+                example.contains(&format!("{name}=")),
+                "{name} is not in .env.example"
+            );
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "{name} is not in the README"
+            );
+        }
+    }
+
+    #[test]
+    fn help_lists_the_variables_asked_for() {
+        let help = super::variables_help(&["PORT", "FLEXT_QUALITY_SANDBOX"]);
+        assert!(
+            help.contains("PORT ") && help.contains("HTTP port"),
+            "{help}"
+        );
+        assert!(
+            help.contains("FLEXT_QUALITY_SANDBOX  required (default) or off"),
+            "{help}"
+        );
     }
 }

@@ -32,6 +32,8 @@ pub struct LocalOptions {
     pub format: Format,
     pub config: Option<PathBuf>,
     pub sarif: Vec<PathBuf>,
+    /// List every finding even with a base.
+    pub all: bool,
 }
 
 /// The engine for a local analysis: the configured tools in a jail made with `sandbox`, the
@@ -244,15 +246,46 @@ fn added_suppressions(
     Ok(crate::domain::suppression::added(&lines))
 }
 
+/// Checks what the user typed — the path, `--config`, `--base`, `--sarif` — before any tool
+/// runs, so a typo is reported in a second, not after the analysis.
+pub fn check_options(options: &LocalOptions) -> Result<()> {
+    let path = &options.path;
+    match std::fs::metadata(path) {
+        Err(_) => {
+            return Err(UsageError(format!("{} does not exist", path.display())).into());
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(UsageError(format!("{} is not a directory", path.display())).into());
+        }
+        Ok(_) => {}
+    }
+    load_config(options)?;
+    if let Some(rev) = &options.base {
+        let repo = git2::Repository::open(path).map_err(|_| {
+            UsageError(format!(
+                "--base needs {} to be the root of a git work tree",
+                path.display()
+            ))
+        })?;
+        repo.revparse_single(rev)
+            .and_then(|o| o.peel_to_commit())
+            .map_err(|e| UsageError(format!("--base {rev}: {}", e.message())))?;
+    }
+    for file in &options.sarif {
+        if !file.is_file() {
+            return Err(UsageError(format!("--sarif {}: no such file", file.display())).into());
+        }
+    }
+    Ok(())
+}
+
 /// Runs `analyze` and returns what to print and the exit code.
 pub async fn analyse_local(
     engine: &Engine,
     server_gate: &GateConfig,
     options: &LocalOptions,
 ) -> Result<(String, u8)> {
-    if !options.path.is_dir() {
-        return Err(UsageError(format!("{} is not a directory", options.path.display())).into());
-    }
+    check_options(options)?;
     let root = options.path.canonicalize()?;
     let config = load_config(options)?;
     let gate_config = server_gate.tightened_by(&config.gate);
@@ -329,6 +362,8 @@ pub async fn analyse_local(
         score: &s,
         gate: &gate,
         backends: &head.reports,
+        suppressions: suppressions.as_deref(),
+        all: options.all,
     };
     let text = match options.format {
         Format::Text => local::text(&report, std::io::stdout().is_terminal()),
@@ -343,9 +378,9 @@ pub async fn analyse_local(
         .any(|r| matches!(r.status, BackendStatus::Failed(_) | BackendStatus::TimedOut));
     let code = match gate.verdict {
         _ if backend_error => 2,
-        Verdict::Success => 0,
+        // Nothing to analyse is not an error: there is nothing to fail.
+        Verdict::Success | Verdict::Neutral => 0,
         Verdict::Failure => 1,
-        Verdict::Neutral => 2,
     };
     Ok((text, code))
 }

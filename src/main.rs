@@ -2,15 +2,54 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use flext_quality::config::{AnalysisSettings, LogFormat, Settings};
+use flext_quality::config::{variables_help, AnalysisSettings, LogFormat, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+const SERVER_VARIABLES: &[&str] = &[
+    "DATABASE_URL",
+    "GITHUB_APP_ID",
+    "GITHUB_PRIVATE_KEY",
+    "GITHUB_PRIVATE_KEY_PATH",
+    "GITHUB_WEBHOOK_SECRET",
+    "GITHUB_API_URL",
+    "PORT",
+    "PUBLIC_URL",
+    "FLEXT_QUALITY_DATA_DIR",
+    "FLEXT_QUALITY_TOOLS_DIR",
+    "FLEXT_QUALITY_SANDBOX",
+    "FLEXT_QUALITY_ANALYSIS_TIMEOUT_SECS",
+    "FLEXT_QUALITY_JOB_DEADLINE_SECS",
+    "FLEXT_QUALITY_MAX_FINDINGS_PER_BACKEND",
+    "FLEXT_QUALITY_MAX_TREE_BYTES",
+    "FLEXT_QUALITY_MAX_TREE_ENTRIES",
+    "FLEXT_QUALITY_MAX_ATTEMPTS",
+    "FLEXT_QUALITY_LEASE_SECS",
+    "FLEXT_QUALITY_MAX_ANNOTATIONS",
+    "FLEXT_QUALITY_POLICY_FILE",
+    "FLEXT_QUALITY_SARIF_TOOLS",
+    "RUST_LOG",
+    "LOG_FORMAT",
+];
+
+const ANALYZE_VARIABLES: &[&str] = &[
+    "FLEXT_QUALITY_TOOLS_DIR",
+    "FLEXT_QUALITY_DATA_DIR",
+    "FLEXT_QUALITY_SANDBOX",
+    "FLEXT_QUALITY_ANALYSIS_TIMEOUT_SECS",
+    "FLEXT_QUALITY_MAX_FINDINGS_PER_BACKEND",
+    "FLEXT_QUALITY_POLICY_FILE",
+    "FLEXT_QUALITY_SARIF_TOOLS",
+];
 
 #[derive(Parser)]
 #[command(
     name = "flext-quality",
     version,
-    about = "Code quality for every repository of an organisation"
+    about = "Code quality for every repository of an organisation: a self-hosted GitHub App that \
+             analyses pull requests and pushes, and the same engine for local checkouts.",
+    after_help = "Settings come from the environment; a .env file in the working directory is read if present. \
+                  Each command's --help lists the variables it reads."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -19,29 +58,37 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// HTTP server plus in-process workers.
+    /// HTTP server (webhooks, health checks) plus in-process workers. On a first start it
+    /// creates the SQLite database and installs the pinned analysis tools (about a minute).
+    #[command(after_help = variables_help(SERVER_VARIABLES))]
     Serve {
-        /// Number of in-process workers.
+        /// Number of in-process workers (each runs one job at a time).
         #[arg(long, default_value_t = 2)]
         workers: usize,
-        /// Run no workers here (use `flext-quality worker` elsewhere).
+        /// Run no workers here (run `flext-quality worker` elsewhere, on the same database).
         #[arg(long)]
         no_workers: bool,
     },
-    /// Workers only, for scaling out.
+    /// Workers only, to scale out on other machines sharing the database.
+    #[command(after_help = variables_help(SERVER_VARIABLES))]
     Worker {
+        /// Number of workers (each runs one job at a time).
         #[arg(long, default_value_t = 2)]
         workers: usize,
     },
-    /// Analyse a local checkout: no GitHub, no database. Exit 0 when the gate passes, 1 when
-    /// it fails, 2 on usage, configuration or backend errors.
-    #[command(name = "analyze")]
+    /// Analyse a local checkout: no GitHub, no database. Exit 0 when the gate passes (or there
+    /// is nothing to analyse), 1 when it fails, 2 on a usage or configuration error or when a
+    /// backend failed.
+    #[command(name = "analyze", after_help = variables_help(ANALYZE_VARIABLES))]
     Analyse {
+        /// The directory to analyse.
         #[arg(default_value = ".")]
         path: PathBuf,
-        /// Report new and fixed findings against this revision of the same repository.
+        /// Report new and fixed findings against this revision of the same git repository
+        /// (a branch, tag or commit; the working directory is compared with it).
         #[arg(long)]
         base: Option<String>,
+        /// Output format: text (grouped by file), json, sarif (SARIF 2.1.0) or markdown.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// A config file to use instead of the tree's `.flext-quality.toml` / `pyproject.toml`.
@@ -55,14 +102,25 @@ enum Command {
         /// without it, `off` never uses it.
         #[arg(long, value_enum, default_value_t = Sandbox::Auto)]
         sandbox: Sandbox,
+        /// Do not install missing analysis tools; say which command would.
+        #[arg(long)]
+        no_install: bool,
+        /// With --base, list every open finding, not only the new and fixed ones.
+        #[arg(long)]
+        all: bool,
     },
-    /// Apply database migrations and exit.
+    /// Apply the database migrations and exit (`serve` and `worker` also apply them at start).
+    #[command(after_help = variables_help(&["DATABASE_URL", "FLEXT_QUALITY_DATA_DIR"]))]
     Migrate,
-    /// Sign a webhook payload with the configured secret and POST it to a server.
+    /// Sign a webhook payload with GITHUB_WEBHOOK_SECRET and POST it, to try a local server.
+    #[command(after_help = variables_help(&["GITHUB_WEBHOOK_SECRET", "PORT"]))]
     Replay {
+        /// The JSON payload to send (for example one of GitHub's webhook examples).
         file: PathBuf,
+        /// The event name, sent as X-GitHub-Event (`pull_request`, `push`, …).
         #[arg(long)]
         event: String,
+        /// Where to POST it; default http://127.0.0.1:$PORT/webhooks/github.
         #[arg(long)]
         url: Option<String>,
     },
@@ -75,7 +133,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ToolsAction {
-    /// Install the pinned tools into a virtual environment in the data dir.
+    /// Install the pinned tools (tools/requirements.txt) into `<tools dir>/venv`, shared by
+    /// `serve`, `worker` and `analyze`. Does nothing when they are already there.
+    #[command(after_help = variables_help(&["FLEXT_QUALITY_TOOLS_DIR"]))]
     Install,
 }
 
@@ -196,14 +256,7 @@ async fn run(
         Command::Tools {
             action: ToolsAction::Install,
         } => {
-            let dir = analysis.tools_dir.clone();
-            tokio::task::spawn_blocking(move || flext_quality::tools::install(&dir))
-                .await
-                .context("install task")??;
-            println!(
-                "analysis tools installed in {}",
-                analysis.tools_dir.join("venv").display()
-            );
+            install_tools(&analysis).await?;
         }
         Command::Analyse {
             path,
@@ -212,53 +265,103 @@ async fn run(
             config,
             sarif,
             sandbox,
+            no_install,
+            all,
         } => {
-            use flext_quality::analysis::jail::{JailState, SandboxSetting};
-            use flext_quality::local::{analyse_local, describe_error, Format as F, LocalOptions};
-            let options = LocalOptions {
+            let options = flext_quality::local::LocalOptions {
                 path,
                 base,
                 format: match format {
-                    Format::Text => F::Text,
-                    Format::Json => F::Json,
-                    Format::Sarif => F::Sarif,
-                    Format::Markdown => F::Markdown,
+                    Format::Text => flext_quality::local::Format::Text,
+                    Format::Json => flext_quality::local::Format::Json,
+                    Format::Sarif => flext_quality::local::Format::Sarif,
+                    Format::Markdown => flext_quality::local::Format::Markdown,
                 },
                 config,
                 sarif,
+                all,
             };
-            let sandbox = match (sandbox, analysis.sandbox) {
-                (_, SandboxSetting::Off) | (Sandbox::Off, _) => SandboxSetting::Off,
-                (Sandbox::Required, _) => SandboxSetting::Required,
-                (Sandbox::Auto, _) => SandboxSetting::Auto,
-            };
-            let root = options.path.canonicalize().unwrap_or(options.path.clone());
-            let engine = flext_quality::local::local_engine(&analysis, sandbox, &root).await;
-            match engine.jail.state() {
-                JailState::Unjailed(why) => eprintln!(
-                    "warning: the tools run without the bubblewrap jail ({why}); pass --sandbox required to refuse that"
-                ),
-                JailState::Unavailable(why) => {
-                    eprintln!("error: --sandbox required, but the jail cannot be made here: {why}");
-                    return Ok(ExitCode::from(2));
-                }
-                _ => {}
-            }
-            return Ok(
-                match analyse_local(&engine, &analysis.policy.gate, &options).await {
-                    Ok((text, code)) => {
-                        println!("{text}");
-                        ExitCode::from(code)
-                    }
-                    Err(e) => {
-                        eprintln!("error: {}", describe_error(&e));
-                        ExitCode::from(2)
-                    }
-                },
-            );
+            return analyse(&analysis, options, sandbox, no_install).await;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn install_tools(analysis: &AnalysisSettings) -> Result<()> {
+    let dir = analysis.tools_dir.clone();
+    if flext_quality::tools::is_installed(&dir) {
+        println!(
+            "analysis tools already installed in {}",
+            dir.join("venv").display()
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "installing the pinned analysis tools into {} (the first time takes about a minute)…",
+        dir.join("venv").display()
+    );
+    tokio::task::spawn_blocking(move || flext_quality::tools::install(&dir))
+        .await
+        .context("install task")??;
+    println!(
+        "analysis tools installed in {}",
+        analysis.tools_dir.join("venv").display()
+    );
+    Ok(())
+}
+
+async fn analyse(
+    analysis: &AnalysisSettings,
+    options: flext_quality::local::LocalOptions,
+    sandbox: Sandbox,
+    no_install: bool,
+) -> Result<ExitCode> {
+    use flext_quality::analysis::jail::{JailState, SandboxSetting};
+    use flext_quality::local::{analyse_local, check_options, describe_error};
+    // Everything the user typed is checked before any tool runs.
+    if let Err(e) = check_options(&options) {
+        eprintln!("error: {}", describe_error(&e));
+        return Ok(ExitCode::from(2));
+    }
+    if !flext_quality::tools::is_installed(&analysis.tools_dir) {
+        if no_install {
+            eprintln!(
+                "error: the analysis tools are not installed in {}; run `flext-quality tools install` (or drop --no-install)",
+                analysis.tools_dir.join("venv").display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+        install_tools(analysis).await?;
+    }
+    let sandbox = match (sandbox, analysis.sandbox) {
+        (_, SandboxSetting::Off) | (Sandbox::Off, _) => SandboxSetting::Off,
+        (Sandbox::Required, _) => SandboxSetting::Required,
+        (Sandbox::Auto, _) => SandboxSetting::Auto,
+    };
+    let root = options.path.canonicalize().unwrap_or(options.path.clone());
+    let engine = flext_quality::local::local_engine(analysis, sandbox, &root).await;
+    match engine.jail.state() {
+        JailState::Unjailed(why) => eprintln!(
+            "warning: the tools run without the bubblewrap jail ({why}); pass --sandbox required to refuse that"
+        ),
+        JailState::Unavailable(why) => {
+            eprintln!("error: --sandbox required, but the jail cannot be made here: {why}");
+            return Ok(ExitCode::from(2));
+        }
+        _ => {}
+    }
+    Ok(
+        match analyse_local(&engine, &analysis.policy.gate, &options).await {
+            Ok((text, code)) => {
+                println!("{text}");
+                ExitCode::from(code)
+            }
+            Err(e) => {
+                eprintln!("error: {}", describe_error(&e));
+                ExitCode::from(2)
+            }
+        },
+    )
 }
 
 async fn replay(

@@ -158,6 +158,7 @@ pub fn app_state(
         store,
         webhook_secrets: settings.github.webhook_secrets.clone(),
         app_id: settings.github.app_id,
+        app_configured: settings.github.app_configured(),
         job_limits: crate::store::JobLimits {
             max_attempts: settings.max_attempts,
             deadline_ms: (settings.job_deadline_secs as i64).saturating_mul(1000),
@@ -186,18 +187,34 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// What a server without a GitHub App can do, and what to set next — one block, at start.
+fn without_app(settings: &Settings) -> String {
+    format!(
+        "flext-quality is running without a GitHub App.\n\
+         \x20 Now: webhooks are received, checked and recorded at http://0.0.0.0:{port}/webhooks/github; \
+         analyses they ask for are queued and wait (they are not started, nor retried in vain).\n\
+         \x20 Now: `flext-quality analyze PATH` analyses any local checkout, no App needed.\n\
+         \x20 Next: create a GitHub App (README, \"Registering the GitHub App\"), set GITHUB_APP_ID, \
+         GITHUB_PRIVATE_KEY_PATH (or GITHUB_PRIVATE_KEY) and GITHUB_WEBHOOK_SECRET, and restart: \
+         the waiting analyses then run.",
+        port = settings.port
+    )
+}
+
 /// `flext-quality serve`: HTTP plus `workers` in-process workers.
 pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
     let store = open_store(&settings).await?;
     let github = github_app(&settings)?;
     if github.is_none() {
-        tracing::warn!("GITHUB_APP_ID/GITHUB_PRIVATE_KEY are not set: webhooks are recorded but analyses cannot report to GitHub");
+        tracing::warn!("{}", without_app(&settings));
     }
     if settings.github.webhook_secrets.is_empty() {
         tracing::warn!("GITHUB_WEBHOOK_SECRET is not set: every webhook will be refused with 401");
     }
     let notify = Arc::new(tokio::sync::Notify::new());
     let state = app_state(&settings, store.clone(), notify.clone());
+    // Without the App an analysis could do nothing but fail: jobs wait, not retried in vain.
+    let workers = if github.is_some() { workers } else { 0 };
     // HTTP answers at once (webhooks are only recorded); workers start once the analysis tools
     // are in place, which on a first start means installing them.
     let pool: Arc<tokio::sync::Mutex<Option<Workers>>> = Arc::default();
@@ -205,6 +222,9 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
         let (pool, state, settings) = (pool.clone(), state.clone(), settings.clone());
         let store = store.clone();
         tokio::spawn(async move {
+            if workers == 0 {
+                return;
+            }
             crate::tools::ensure_installed(&settings.analysis.tools_dir).await;
             let jail = jail(&settings.analysis, settings.analysis.sandbox).await;
             log_jail_state(jail.state());
@@ -241,6 +261,11 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
 pub async fn worker(settings: Settings, workers: usize) -> Result<()> {
     let store = open_store(&settings).await?;
     let github = github_app(&settings)?;
+    if github.is_none() {
+        anyhow::bail!(
+            "a worker needs the GitHub App to fetch code and publish: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH)"
+        );
+    }
     crate::tools::ensure_installed(&settings.analysis.tools_dir).await;
     let jail = jail(&settings.analysis, settings.analysis.sandbox).await;
     log_jail_state(jail.state());

@@ -1,5 +1,6 @@
 //! The analysis tools' pinned versions and their installation into a virtual environment in
-//! the data dir (`flext-quality tools install`).
+//! the tools dir (`flext-quality tools install`; `serve`, `worker` and `analyze` do it when the
+//! tools are missing).
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -22,13 +23,23 @@ pub fn install(tools_dir: &Path) -> Result<()> {
     let venv = tools_dir.join("venv");
     std::fs::create_dir_all(tools_dir)
         .with_context(|| format!("creating {}", tools_dir.display()))?;
-    let status = std::process::Command::new("python3")
+    let out = std::process::Command::new("python3")
         .args(["-m", "venv"])
         .arg(&venv)
-        .status()
+        .output()
         .context("running python3 -m venv (is Python 3 installed?)")?;
-    if !status.success() {
-        bail!("python3 -m venv {} failed", venv.display());
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let hint = if err.contains("ensurepip") {
+            " (on Debian or Ubuntu, install the python3-venv package)"
+        } else {
+            ""
+        };
+        bail!(
+            "python3 -m venv {} failed{hint}: {}",
+            venv.display(),
+            err.lines().last().unwrap_or("").trim()
+        );
     }
     let requirements = tools_dir.join("requirements.txt");
     std::fs::write(&requirements, REQUIREMENTS)?;

@@ -1,12 +1,14 @@
 //! The real `flext-quality analyze` binary on projects (and git repositories) written by the
-//! tests, with the real pinned tools (`FLEXT_QUALITY_TOOLS_DIR`, default `.data/tools` in the
-//! crate) and a fresh `FLEXT_QUALITY_DATA_DIR` per run.
+//! tests, with the real pinned tools (`FLEXT_QUALITY_TOOLS_DIR`, or the default tools dir) and a
+//! fresh `FLEXT_QUALITY_DATA_DIR` per run.
 //!
 //! Covers: the exit codes (0 gate passed, 1 gate failed, 2 bad path or invalid config, the
 //! message naming the file, line and key), `--base REV` marking exactly the added findings new
 //! and listing the fixed ones, `--format sarif` being structurally valid SARIF 2.1.0,
 //! `--format markdown` carrying the score line, `--sarif FILE` importing another tool's
-//! findings, and `--config FILE` replacing the tree's config.
+//! findings, `--config FILE` replacing the tree's config, reports that lead with what changed,
+//! Markdown within GitHub's comment limit, options checked before any tool runs, and an empty
+//! folder that has nothing to analyse.
 //!
 //! A missing tool fails the tests with the path it was looked for in; nothing skips.
 
@@ -64,7 +66,7 @@ fn a_bad_path_and_an_invalid_config_exit_2_with_a_precise_message() {
     let out = analyze(&p.path().join("no-such-dir"), &[]);
     assert_eq!(out.code, 2, "{out}");
     assert!(
-        out.stderr.contains("no-such-dir") && out.stderr.contains("not a directory"),
+        out.stderr.contains("no-such-dir") && out.stderr.contains("does not exist"),
         "{out}"
     );
 
@@ -255,7 +257,100 @@ fn markdown_carries_the_score_line() {
     );
     assert!(out.stdout.contains(&header), "no `{header}` in:\n{out}");
     assert!(out.stdout.contains("Score = 100 − security"), "{out}");
-    assert!(out.stdout.contains("| `app.py` |"), "{out}");
+    assert!(out.stdout.contains("| `app.py:"), "{out}");
+}
+
+#[test]
+fn reports_against_a_base_lead_with_what_changed() {
+    let p = project(&[("app.py", BASE_V1), ("calc.py", CLEAN)]);
+    git(p.path(), &["init", "-q"]);
+    git(p.path(), &["add", "-A"]);
+    git(p.path(), &["commit", "-q", "-m", "v1"]);
+    std::fs::write(p.path().join("app.py"), BASE_V2).unwrap();
+    let text = analyze(p.path(), &["--base", "HEAD"]).stdout;
+    let new_at = text.find("New findings against HEAD: 2").expect(&text);
+    let fixed_at = text.find("Fixed findings: 3").expect(&text);
+    let rest_at = text.find("Other open findings: 1 (").expect(&text);
+    assert!(new_at < fixed_at && fixed_at < rest_at, "{text}");
+    assert!(
+        !text.contains("return-value"),
+        "the rest is counted, not listed: {text}"
+    );
+    assert!(text.contains("new major findings: 2"), "{text}");
+    assert!(analyze(p.path(), &["--base", "HEAD", "--all"])
+        .stdout
+        .contains("return-value"));
+
+    let md = analyze(p.path(), &["--base", "HEAD", "--format", "markdown"]).stdout;
+    for needle in [
+        "### New findings against `HEAD` (2)",
+        "### Fixed findings (3)",
+        "Other open findings: 1",
+        "| ruff | 0.17",
+        "| 1 finding |",
+    ] {
+        assert!(md.contains(needle), "{needle:?} in:\n{md}");
+    }
+    // Without a base the gate counts the whole code, and says so.
+    let whole = analyze(p.path(), &[]).stdout;
+    assert!(whole.contains("major findings (whole code)"), "{whole}");
+}
+
+#[test]
+fn markdown_stays_within_a_github_comment() {
+    let long = "x".repeat(120);
+    let code: String = (0..1500)
+        .map(|i| format!("v{i} = undefined_{long}_{i}\n"))
+        .collect();
+    let p = project(&[
+        (".flext-quality.toml", "[backends]\nruff = {}\n"),
+        ("many.py", &code),
+    ]);
+    let md = analyze(p.path(), &["--format", "markdown"]).stdout;
+    assert!(
+        md.chars().count() < 60_000,
+        "{} characters",
+        md.chars().count()
+    );
+    assert!(
+        md.contains("more findings not shown here"),
+        "{}",
+        &md[md.len() - 400..]
+    );
+    assert!(md.contains("| ruff |"), "backends are always shown");
+}
+
+#[test]
+fn options_are_checked_before_any_tool_runs_and_an_empty_folder_is_fine() {
+    let p = project(&[("app.py", BASE_V1)]);
+    git(p.path(), &["init", "-q"]);
+    git(p.path(), &["add", "-A"]);
+    git(p.path(), &["commit", "-q", "-m", "v1"]);
+    let started = std::time::Instant::now();
+    let out = analyze(p.path(), &["--base", "no-such-branch"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("--base no-such-branch"), "{out}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let out = analyze(p.path(), &["--config", "/nonexistent.toml"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("/nonexistent.toml"), "{out}");
+    let file = p.path().join("app.py");
+    let out = analyze(&file, &[]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("is not a directory"), "{out}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = analyze(empty.path(), &[]);
+    assert_eq!(out.code, 0, "nothing to analyse is not an error: {out}");
+    assert!(out.stdout.contains("nothing to analyse"), "{out}");
+    assert!(
+        !out.stdout.contains("score"),
+        "no score when nothing ran: {out}"
+    );
 }
 
 #[test]

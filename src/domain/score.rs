@@ -140,6 +140,31 @@ where
     }
 }
 
+/// Why the grade is lower than the score alone gives, when it is: "grade D: capped by 1 open
+/// critical security finding; the score alone would be B".
+pub fn cap_explanation<I>(s: &Score, findings: I) -> Option<String>
+where
+    I: IntoIterator<Item = (Category, Severity)>,
+{
+    if s.grade == s.uncapped_grade {
+        return None;
+    }
+    let capping = if s.grade == Grade::F {
+        Severity::Blocker
+    } else {
+        Severity::Critical
+    };
+    let n = findings
+        .into_iter()
+        .filter(|(c, sev)| *c == Category::Security && *sev == capping)
+        .count();
+    let plural = if n == 1 { "" } else { "s" };
+    Some(format!(
+        "grade {}: capped by {n} open {capping} security finding{plural}; the score alone would be {}",
+        s.grade, s.uncapped_grade
+    ))
+}
+
 /// How a language writes comments, for counting lines of code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommentStyle {
@@ -320,6 +345,25 @@ mod tests {
             (1.0, 0.3, 2.5)
         );
         assert_eq!(s.score, 96.2);
+    }
+
+    #[test]
+    fn a_capped_grade_says_why() {
+        let findings = vec![(Security, Critical), (Maintainability, Minor)];
+        let s = score(findings.clone(), 1000);
+        assert_eq!((s.grade, s.uncapped_grade), (Grade::D, Grade::A));
+        assert_eq!(
+            cap_explanation(&s, findings).as_deref(),
+            Some("grade D: capped by 1 open critical security finding; the score alone would be A")
+        );
+        let blockers = vec![(Security, Blocker), (Security, Blocker)];
+        let s = score(blockers.clone(), 100_000);
+        assert_eq!(
+            cap_explanation(&s, blockers).as_deref(),
+            Some("grade F: capped by 2 open blocker security findings; the score alone would be A")
+        );
+        let clean = score(vec![(Reliability, Major)], 1000);
+        assert_eq!(cap_explanation(&clean, vec![(Reliability, Major)]), None);
     }
 
     #[test]

@@ -1,12 +1,21 @@
 //! Output of `flext-quality analyze`: text grouped by file (coloured on a terminal), JSON,
 //! SARIF 2.1.0 (one run per backend, with rule metadata) and Markdown.
+//!
+//! With a base, text and Markdown lead with what changed — the new findings, then the fixed
+//! ones — and count the rest (`--all` lists them too). Nothing analysed shows no score, only
+//! why. Markdown stays under GitHub's comment limit.
 
+use super::markdown;
 use crate::analysis::engine::{BackendReport, BackendStatus};
 use crate::domain::finding::{Finding, Severity};
 use crate::domain::gate::{GateResult, Verdict};
-use crate::domain::score::Score;
+use crate::domain::score::{cap_explanation, Score};
+use crate::domain::suppression::Suppression;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
+
+/// Markdown output stays below this many characters (a GitHub comment takes 65,536).
+pub const MAX_MARKDOWN_CHARS: usize = 60_000;
 
 /// What a local analysis found, and against what.
 pub struct LocalReport<'a> {
@@ -18,6 +27,10 @@ pub struct LocalReport<'a> {
     pub score: &'a Score,
     pub gate: &'a GateResult,
     pub backends: &'a [BackendReport],
+    /// Suppressions the working directory added against the base.
+    pub suppressions: Option<&'a [Suppression]>,
+    /// List every finding even with a base (`--all`).
+    pub all: bool,
 }
 
 impl LocalReport<'_> {
@@ -43,24 +56,71 @@ fn severity_colour(s: Severity) -> &'static str {
     }
 }
 
-fn status_text(s: &BackendStatus) -> String {
-    match s {
+fn status_text(b: &BackendReport) -> String {
+    let mut s = match &b.status {
         BackendStatus::Ok => "ok".into(),
         BackendStatus::Failed(why) => format!("failed: {why}"),
         BackendStatus::TimedOut => "timed out".into(),
         BackendStatus::NotApplicable(why) => format!("not applicable ({why})"),
+    };
+    if b.over_limit > 0 {
+        s.push_str(&format!("; {} more findings not kept", b.over_limit));
+    }
+    s
+}
+
+fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
     }
 }
 
-pub fn text(r: &LocalReport<'_>, color: bool) -> String {
-    let mut out = String::new();
+/// "blocker 0, critical 1, major 3, minor 12, info 0"
+fn by_severity<'f>(findings: impl Iterator<Item = &'f Finding>) -> String {
+    let mut counts = [0usize; 5];
+    for f in findings {
+        let i = Severity::ALL
+            .iter()
+            .position(|s| *s == f.severity)
+            .unwrap_or(4);
+        counts[i] += 1;
+    }
+    Severity::ALL
+        .iter()
+        .zip(counts)
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "grade D: …" as the start of a sentence.
+pub fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn nothing_analysed(r: &LocalReport<'_>) -> bool {
+    r.gate.verdict == Verdict::Neutral
+}
+
+fn text_findings(
+    out: &mut String,
+    findings: &[&Finding],
+    color: bool,
+    mark_new: &dyn Fn(&Finding) -> bool,
+) {
     let mut current: Option<&str> = None;
-    for f in r.findings {
+    for f in findings {
         if current != Some(f.path.as_str()) {
-            out.push_str(&format!("\n{}\n", paint(color, "1", &f.path)));
+            out.push_str(&format!("{}\n", paint(color, "1", &f.path)));
             current = Some(&f.path);
         }
-        let new = if r.is_new(f) {
+        let new = if mark_new(f) {
             paint(color, "1;35", " new")
         } else {
             String::new()
@@ -78,26 +138,93 @@ pub fn text(r: &LocalReport<'_>, color: bool) -> String {
             f.message.replace('\n', " ")
         ));
     }
+}
+
+pub fn text(r: &LocalReport<'_>, color: bool) -> String {
+    let mut out = String::new();
+    match (r.new, r.base) {
+        (Some(new), Some(base)) => {
+            let fresh: Vec<&Finding> = r
+                .findings
+                .iter()
+                .filter(|f| new.contains(&f.fingerprint))
+                .collect();
+            out.push_str(&paint(
+                color,
+                "1",
+                &format!("New findings against {base}: {}\n", fresh.len()),
+            ));
+            text_findings(&mut out, &fresh, color, &|_| false);
+            out.push_str(&paint(
+                color,
+                "1",
+                &format!("\nFixed findings: {}\n", r.fixed.len()),
+            ));
+            let fixed: Vec<&Finding> = r.fixed.iter().collect();
+            text_findings(&mut out, &fixed, color, &|_| false);
+            let rest: Vec<&Finding> = r
+                .findings
+                .iter()
+                .filter(|f| !new.contains(&f.fingerprint))
+                .collect();
+            if r.all {
+                out.push_str(&paint(
+                    color,
+                    "1",
+                    &format!("\nOther open findings: {}\n", rest.len()),
+                ));
+                text_findings(&mut out, &rest, color, &|_| false);
+            } else {
+                out.push_str(&format!(
+                    "\nOther open findings: {} ({}); --all lists them\n",
+                    rest.len(),
+                    by_severity(rest.iter().copied())
+                ));
+            }
+        }
+        _ => {
+            let all: Vec<&Finding> = r.findings.iter().collect();
+            text_findings(&mut out, &all, color, &|_| false);
+        }
+    }
+    if let Some(s) = r.suppressions.filter(|s| !s.is_empty()) {
+        out.push_str(&format!("\nSuppressions added: {}\n", s.len()));
+        for sup in s {
+            out.push_str(&format!(
+                "  {}:{} {}\n",
+                sup.path,
+                sup.line,
+                sup.kind.label()
+            ));
+        }
+    }
     out.push('\n');
     for b in r.backends {
         out.push_str(&format!(
-            "{:<10} {:<10} {:>6.1}s  {:>5} findings  {}\n",
+            "{:<10} {:<10} {:>6.1}s  {:>12}  {}\n",
             b.name,
             b.version.as_deref().unwrap_or("-"),
             b.elapsed_ms as f64 / 1000.0,
-            b.findings,
-            status_text(&b.status)
+            plural(b.findings, "finding"),
+            status_text(b)
         ));
         for d in &b.dropped {
             out.push_str(&format!("           dropped: {d}\n"));
         }
+        for n in &b.notes {
+            out.push_str(&format!("           note: {n}\n"));
+        }
     }
-    if let (Some(new), Some(base)) = (r.new, r.base) {
+    if nothing_analysed(r) {
         out.push_str(&format!(
-            "\n{} new, {} fixed against {base}\n",
-            new.len(),
-            r.fixed.len()
+            "\n{}\n",
+            paint(
+                color,
+                "1;33",
+                r.gate.reason.as_deref().unwrap_or("nothing to analyse")
+            )
         ));
+        return out;
     }
     out.push_str(&format!(
         "\nscore {:.1} (security −{:.1}, reliability −{:.1}, maintainability −{:.1}) · grade {}\n",
@@ -107,6 +234,10 @@ pub fn text(r: &LocalReport<'_>, color: bool) -> String {
         r.score.maintainability,
         r.score.grade
     ));
+    if let Some(why) = cap_explanation(r.score, r.findings.iter().map(|f| (f.category, f.severity)))
+    {
+        out.push_str(&format!("{}\n", capitalised(&why)));
+    }
     for c in &r.gate.conditions {
         let mark = if c.passed {
             paint(color, "32", "pass")
@@ -124,9 +255,6 @@ pub fn text(r: &LocalReport<'_>, color: bool) -> String {
         Verdict::Neutral => paint(color, "1;33", "no verdict"),
     };
     out.push_str(&verdict);
-    if let Some(reason) = &r.gate.reason {
-        out.push_str(&format!(": {reason}"));
-    }
     out.push('\n');
     out
 }
@@ -224,32 +352,142 @@ pub fn sarif(r: &LocalReport<'_>) -> Value {
     })
 }
 
+/// One Markdown table row per finding.
+fn markdown_rows(findings: &[&Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|f| {
+            format!(
+                "| {} | {} | {} | {} |\n",
+                markdown::code(&format!("{}:{}", f.path, f.start_line)),
+                f.severity,
+                markdown::code(&format!("{}:{}", f.backend, f.rule)),
+                markdown::text(&f.message)
+            )
+        })
+        .collect()
+}
+
 pub fn markdown(r: &LocalReport<'_>) -> String {
-    let mut s = format!(
-        "## flext-quality: grade {} · {:.1}\n\n**Gate:** {}\n\n",
-        r.score.grade,
-        r.score.score,
-        r.gate.verdict.as_str()
-    );
-    s.push_str(&format!(
-        "Score = 100 − security {:.1} − reliability {:.1} − maintainability {:.1} ({} lines of code).\n\n",
-        r.score.security, r.score.reliability, r.score.maintainability, r.score.ncloc
-    ));
-    if !r.gate.conditions.is_empty() {
-        s.push_str(&super::gate_table(r.gate));
-        s.push('\n');
-    }
-    s.push_str("| file | line | severity | rule | message |\n| --- | --- | --- | --- | --- |\n");
-    for f in r.findings {
-        let new = if r.is_new(f) { " (new)" } else { "" };
+    let mut s = String::new();
+    if nothing_analysed(r) {
         s.push_str(&format!(
-            "| `{}` | {} | {}{new} | {}:{} | {} |\n",
-            f.path,
-            f.start_line,
-            f.severity,
-            f.backend,
-            f.rule,
-            f.message.replace('|', "\\|").replace('\n', " ")
+            "## flext-quality: nothing to analyse\n\n{}\n\n",
+            markdown::text(r.gate.reason.as_deref().unwrap_or("no backend applies"))
+        ));
+    } else {
+        s.push_str(&format!(
+            "## flext-quality: grade {} · {:.1}\n\n**Gate:** {}\n\nScore = 100 − security {:.1} − reliability {:.1} − maintainability {:.1} ({} lines of code).\n",
+            r.score.grade,
+            r.score.score,
+            match r.gate.verdict {
+                Verdict::Success => "passed",
+                Verdict::Failure => "failed",
+                Verdict::Neutral => "no verdict",
+            },
+            r.score.security,
+            r.score.reliability,
+            r.score.maintainability,
+            r.score.ncloc
+        ));
+        if let Some(why) =
+            cap_explanation(r.score, r.findings.iter().map(|f| (f.category, f.severity)))
+        {
+            s.push_str(&format!("{}.\n", capitalised(&why)));
+        }
+        s.push('\n');
+        if !r.gate.conditions.is_empty() {
+            s.push_str(&super::gate_table(r.gate));
+            s.push('\n');
+        }
+    }
+    s.push_str(
+        "| backend | version | status | time | findings |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for b in r.backends {
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.1} s | {} |\n",
+            markdown::text(&b.name),
+            markdown::text(b.version.as_deref().unwrap_or("-")),
+            markdown::text(&status_text(b)),
+            b.elapsed_ms as f64 / 1000.0,
+            plural(b.findings, "finding")
+        ));
+    }
+    // The findings: with a base, the new ones, then the fixed ones, then a count of the rest.
+    let mut sections: Vec<(String, Vec<&Finding>)> = Vec::new();
+    match (r.new, r.base) {
+        (Some(new), Some(base)) => {
+            let fresh: Vec<&Finding> = r
+                .findings
+                .iter()
+                .filter(|f| new.contains(&f.fingerprint))
+                .collect();
+            sections.push((
+                format!(
+                    "New findings against {} ({})",
+                    markdown::code(base),
+                    fresh.len()
+                ),
+                fresh,
+            ));
+            sections.push((
+                format!("Fixed findings ({})", r.fixed.len()),
+                r.fixed.iter().collect(),
+            ));
+            let rest: Vec<&Finding> = r
+                .findings
+                .iter()
+                .filter(|f| !new.contains(&f.fingerprint))
+                .collect();
+            if r.all {
+                sections.push((format!("Other open findings ({})", rest.len()), rest));
+            } else {
+                s.push_str(&format!(
+                    "\nOther open findings: {} ({}).\n",
+                    rest.len(),
+                    by_severity(rest.iter().copied())
+                ));
+            }
+        }
+        _ => sections.push((
+            format!("Findings ({})", r.findings.len()),
+            r.findings.iter().collect(),
+        )),
+    }
+    if let Some(sup) = r.suppressions.filter(|s| !s.is_empty()) {
+        s.push_str(&format!(
+            "\n**Suppressions added ({}):** {}\n",
+            sup.len(),
+            sup.iter()
+                .map(|x| markdown::code(&format!("{}:{} {}", x.path, x.line, x.kind.label())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut left_out = 0usize;
+    for (title, findings) in sections {
+        s.push_str(&format!("\n### {title}\n\n"));
+        if findings.is_empty() {
+            s.push_str("None.\n");
+            continue;
+        }
+        s.push_str("| where | severity | rule | message |\n| --- | --- | --- | --- |\n");
+        let rows = markdown_rows(&findings);
+        let mut shown = 0;
+        for row in &rows {
+            // Leave room for the closing note.
+            if s.len() + row.len() > MAX_MARKDOWN_CHARS - 500 {
+                break;
+            }
+            s.push_str(row);
+            shown += 1;
+        }
+        left_out += rows.len() - shown;
+    }
+    if left_out > 0 {
+        s.push_str(&format!(
+            "\n… and {left_out} more findings not shown here, to stay within GitHub's comment size; `--format sarif` or `--format json` has them all.\n"
         ));
     }
     s

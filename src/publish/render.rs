@@ -45,7 +45,7 @@ pub fn conclusion(verdict: Verdict) -> Conclusion {
 
 pub fn title(score: &Score, new_count: usize, gate: &GateResult) -> String {
     if gate.verdict == Verdict::Neutral {
-        return "No analysis could run".into();
+        return "Nothing to analyse".into();
     }
     let plural = if new_count == 1 { "" } else { "s" };
     format!(
@@ -141,6 +141,10 @@ pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
         }
         s.push('\n');
     }
+    if r.gate.verdict == Verdict::Neutral {
+        // Nothing was analysed: no score or grade to show, only why (above).
+        return truncate(&s, MAX_SUMMARY_CHARS);
+    }
     let change = match r.base_score {
         Some(b) => format!(" ({:+.1} against the base)", r.score.score - b),
         None => String::new(),
@@ -149,11 +153,12 @@ pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
         "### Score {:.1} · grade {}{change}\n\n100 − security {:.1} − reliability {:.1} − maintainability {:.1}, over {} lines of code.",
         r.score.score, r.score.grade, r.score.security, r.score.reliability, r.score.maintainability, r.score.ncloc
     ));
-    if r.score.grade != r.score.uncapped_grade {
-        s.push_str(&format!(
-            " The grade is capped at {} by an open security finding (the score alone gives {}).",
-            r.score.grade, r.score.uncapped_grade
-        ));
+    let open = r
+        .findings
+        .iter()
+        .map(|f| (f.finding.category, f.finding.severity));
+    if let Some(why) = crate::domain::score::cap_explanation(r.score, open) {
+        s.push_str(&format!(" {}.", super::local::capitalised(&why)));
     }
     s.push_str("\n\n### Findings\n\n| severity | open | new |\n| --- | --- | --- |\n");
     let all = count_by_severity(r.findings.iter().map(|f| &f.finding));

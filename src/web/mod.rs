@@ -16,6 +16,8 @@ pub struct AppState {
     pub store: Store,
     pub webhook_secrets: Vec<SecretString>,
     pub app_id: Option<u64>,
+    /// The App's id and key are set: analyses can run. Without them they are queued and wait.
+    pub app_configured: bool,
     /// How analysis jobs are queued (attempts, deadline).
     pub job_limits: crate::store::JobLimits,
     /// Wakes in-process workers as soon as a job is enqueued.
@@ -56,6 +58,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
         Some(s @ (JailState::Off | JailState::Unjailed(_))) => {
             (StatusCode::OK, format!("ready; {}\n", s.describe()))
         }
+        _ if !state.app_configured => (
+            StatusCode::OK,
+            "ready; analyses wait for the GitHub App settings (GITHUB_APP_ID, GITHUB_PRIVATE_KEY)\n".into(),
+        ),
         _ => (StatusCode::OK, "ready\n".into()),
     }
 }

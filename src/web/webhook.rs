@@ -203,7 +203,12 @@ async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
                     analysis_id,
                 } => {
                     state.job_notify.notify_waiters();
-                    format!("accepted; analysis {analysis_id} queued as job {job_id}")
+                    let waiting = if state.app_configured {
+                        ""
+                    } else {
+                        " (waiting for GitHub App settings)"
+                    };
+                    format!("accepted; analysis {analysis_id} queued as job {job_id}{waiting}")
                 }
                 Accepted::Reused { analysis_id } => {
                     format!("accepted; commit already analysed or queued (analysis {analysis_id})")

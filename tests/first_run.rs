@@ -1,0 +1,294 @@
+//! A newcomer's first hour, with the real binary started the way the README says: `serve` from a
+//! fresh working directory with no data or tools dir set (the tools are found where the default
+//! says), a signed pull request webhook from GitHub's own examples, and the check run the fake
+//! GitHub then shows; `analyze` from an unrelated folder; and a server without a GitHub App that
+//! explains itself and keeps its analyses waiting.
+
+mod harness;
+mod support;
+
+use harness::dsl::{fixture, APP_ID, INSTALLATION, SECRET};
+use secrecy::SecretString;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{shared_app_key, FakeGitHub};
+
+const BIN: &str = env!("CARGO_BIN_EXE_flext-quality");
+
+/// The binary with nothing of flext-quality's environment, from `cwd`.
+fn command(cwd: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).current_dir(cwd);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FLEXT_QUALITY_")
+            || k.starts_with("GITHUB_")
+            || k == "DATABASE_URL"
+            || k == "PORT"
+        {
+            c.env_remove(k);
+        }
+    }
+    c.env("RUST_LOG", "info");
+    c
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `serve`, killed (and its logs kept) when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(cwd: &Path, envs: &[(&str, String)]) -> Server {
+        let port = free_port();
+        let log = cwd.join("serve.log");
+        let mut c = command(cwd, &["serve"]);
+        c.env("PORT", port.to_string())
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        Server {
+            child: c.spawn().expect("starting flext-quality serve"),
+            port,
+            log,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn wait_ready(&self) {
+        let started = Instant::now();
+        let http = reqwest::Client::new();
+        loop {
+            if let Ok(r) = http.get(format!("{}/healthz", self.url())).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "serve did not answer within 60 s:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn webhook(&self, event: &str, body: &[u8]) -> (u16, String) {
+        let signature =
+            flext_quality::github::signature::sign(&SecretString::from(SECRET.to_owned()), body);
+        let r = reqwest::Client::new()
+            .post(format!("{}/webhooks/github", self.url()))
+            .header("X-GitHub-Event", event)
+            .header("X-GitHub-Delivery", "first-run-1")
+            .header("X-Hub-Signature-256", signature)
+            .header("Content-Type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("serve answers");
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_from_a_fresh_folder_analyses_a_pull_request() {
+    // The tools must be where the default says: the test script installs them there.
+    let default_tools = flext_quality::config::default_tools_dir();
+    assert!(
+        flext_quality::tools::is_installed(&default_tools),
+        "the pinned tools are not in {}: run scripts/test.sh",
+        default_tools.display()
+    );
+    let (private_pem, public_pem) = shared_app_key();
+    let github = FakeGitHub::start(APP_ID, public_pem).await;
+    github.add_installation(INSTALLATION, &[("acme", "first", 5005)]);
+    github.create_repo("acme", "first");
+    let base = github.commit("acme", "first", "main", &[("a.py", "X = 1\n")], "base");
+    let bare = github.repo_path("acme", "first");
+    support::git_server::git(&bare, &["update-ref", "refs/heads/feature", &base]);
+    let head = github.commit(
+        "acme",
+        "first",
+        "feature",
+        &[("b.py", "import os\nprint(undefined_name)\n")],
+        "feature",
+    );
+    support::git_server::git(&bare, &["update-ref", "refs/pull/1/head", &head]);
+
+    let cwd = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        cwd.path(),
+        &[
+            ("GITHUB_APP_ID", APP_ID.to_string()),
+            ("GITHUB_PRIVATE_KEY", private_pem.clone()),
+            ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
+            ("GITHUB_API_URL", github.url()),
+        ],
+    );
+    server.wait_ready().await;
+
+    // GitHub's own example payload, pointed at the fake's repository.
+    let mut p = fixture("pull_request", "opened.payload.json");
+    p["repository"]["id"] = 5005.into();
+    p["repository"]["full_name"] = "acme/first".into();
+    p["repository"]["clone_url"] = github.clone_url("acme", "first").into();
+    p["repository"]["default_branch"] = "main".into();
+    p["installation"] = serde_json::json!({ "id": INSTALLATION, "node_id": "MDIz" });
+    p["number"] = 1.into();
+    p["pull_request"]["head"]["sha"] = head.clone().into();
+    p["pull_request"]["base"]["sha"] = base.clone().into();
+    p["pull_request"]["base"]["ref"] = "main".into();
+    let (status, text) = server
+        .webhook("pull_request", &serde_json::to_vec(&p).unwrap())
+        .await;
+    assert_eq!(status, 202, "{text}");
+
+    let started = Instant::now();
+    let run = loop {
+        if let Some(r) = github
+            .check_runs_for(&head)
+            .into_iter()
+            .find(|r| r.status == "completed")
+        {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "no completed check run after 180 s:\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Let the publish job finish before looking.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let run = github.consume_check_run(run.id).unwrap();
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("failure"),
+        "{:?}",
+        run.summary
+    );
+    let messages: Vec<&str> = run.annotations.iter().map(|a| a.message.as_str()).collect();
+    assert!(
+        messages.contains(&"Undefined name `undefined_name`")
+            && messages.contains(&"`os` imported but unused"),
+        "the real Ruff findings: {messages:?}"
+    );
+    assert!(
+        cwd.path().join(".data/flext-quality.db").is_file(),
+        "the SQLite database is in ./.data of the working directory"
+    );
+    let logs = server.logs();
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes when not on a terminal:\n{logs}"
+    );
+    assert!(!logs.contains("ERROR"), "{logs}");
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyze_works_from_an_unrelated_folder() {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("app.py"), "print(undefined_name)\n").unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = command(elsewhere.path(), &["analyze", "--format", "json"])
+        .arg(project.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "F821" && f["path"] == "app.py"),
+        "{json:#}"
+    );
+    // Nothing was written next to the folder it was started from, except the cache dir.
+    let left: Vec<String> = std::fs::read_dir(elsewhere.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.iter().all(|n| n == ".data"), "{left:?}");
+
+    let missing = command(elsewhere.path(), &["analyze", "no/such/dir"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
+
+    let help = command(elsewhere.path(), &["analyze", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for needle in [
+        "--base",
+        "--sandbox",
+        "--no-install",
+        "FLEXT_QUALITY_TOOLS_DIR",
+    ] {
+        assert!(help.contains(needle), "{needle} in:\n{help}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_an_app_explains_itself_and_keeps_analyses_waiting() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = Server::start(cwd.path(), &[("GITHUB_WEBHOOK_SECRET", SECRET.to_owned())]);
+    server.wait_ready().await;
+    let mut p = fixture("push", "with-new-branch.payload.json");
+    p["ref"] = "refs/heads/main".into();
+    p["repository"]["default_branch"] = "main".into();
+    p["deleted"] = false.into();
+    p["after"] = "a".repeat(40).into();
+    let (status, text) = server
+        .webhook("push", &serde_json::to_vec(&p).unwrap())
+        .await;
+    assert_eq!(status, 202, "{text}");
+    assert!(text.contains("waiting for GitHub App settings"), "{text}");
+    let ready = reqwest::get(format!("{}/readyz", server.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        ready.contains("wait for the GitHub App settings"),
+        "{ready}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let logs = server.logs();
+    assert!(
+        logs.contains("running without a GitHub App")
+            && logs.contains("Now:")
+            && logs.contains("Next:"),
+        "{logs}"
+    );
+    assert!(!logs.contains("ERROR"), "nothing retried in vain:\n{logs}");
+}
