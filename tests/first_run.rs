@@ -114,15 +114,16 @@ impl Drop for Server {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn serve_from_a_fresh_folder_analyses_a_pull_request() {
-    // The tools must be where the default says: the test script installs them there.
-    let default_tools = flext_quality::config::default_tools_dir();
-    assert!(
-        flext_quality::tools::is_installed(&default_tools),
-        "the pinned tools are not in {}: run scripts/test.sh",
-        default_tools.display()
-    );
+/// A fake GitHub with one installed repository and a pull request (base `a.py`, head adding a
+/// `b.py` Ruff objects to), and GitHub's own example payload pointed at it.
+struct PullRequest {
+    github: FakeGitHub,
+    private_pem: String,
+    head: String,
+    payload: Vec<u8>,
+}
+
+async fn pull_request() -> PullRequest {
     let (private_pem, public_pem) = shared_app_key();
     let github = FakeGitHub::start(APP_ID, public_pem).await;
     github.add_installation(INSTALLATION, &[("acme", "first", 5005)]);
@@ -138,20 +139,6 @@ async fn serve_from_a_fresh_folder_analyses_a_pull_request() {
         "feature",
     );
     support::git_server::git(&bare, &["update-ref", "refs/pull/1/head", &head]);
-
-    let cwd = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        cwd.path(),
-        &[
-            ("GITHUB_APP_ID", APP_ID.to_string()),
-            ("GITHUB_PRIVATE_KEY", private_pem.clone()),
-            ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
-            ("GITHUB_API_URL", github.url()),
-        ],
-    );
-    server.wait_ready().await;
-
-    // GitHub's own example payload, pointed at the fake's repository.
     let mut p = fixture("pull_request", "opened.payload.json");
     p["repository"]["id"] = 5005.into();
     p["repository"]["full_name"] = "acme/first".into();
@@ -162,42 +149,77 @@ async fn serve_from_a_fresh_folder_analyses_a_pull_request() {
     p["pull_request"]["head"]["sha"] = head.clone().into();
     p["pull_request"]["base"]["sha"] = base.clone().into();
     p["pull_request"]["base"]["ref"] = "main".into();
-    let (status, text) = server
-        .webhook("pull_request", &serde_json::to_vec(&p).unwrap())
-        .await;
-    assert_eq!(status, 202, "{text}");
+    PullRequest {
+        github,
+        private_pem: private_pem.to_string(),
+        head,
+        payload: serde_json::to_vec(&p).unwrap(),
+    }
+}
 
-    let started = Instant::now();
-    let run = loop {
-        if let Some(r) = github
-            .check_runs_for(&head)
-            .into_iter()
-            .find(|r| r.status == "completed")
-        {
-            break r;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "no completed check run after 180 s:\n{}",
-            server.logs()
+impl PullRequest {
+    fn app_settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("GITHUB_APP_ID", APP_ID.to_string()),
+            ("GITHUB_PRIVATE_KEY", self.private_pem.clone()),
+            ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
+            ("GITHUB_API_URL", self.github.url()),
+        ]
+    }
+
+    /// The completed check run on the head, consumed, with the real Ruff findings asserted.
+    async fn expect_ruff_findings(&self, server: &Server) {
+        let started = Instant::now();
+        let run = loop {
+            if let Some(r) = self
+                .github
+                .check_runs_for(&self.head)
+                .into_iter()
+                .find(|r| r.status == "completed")
+            {
+                break r;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(180),
+                "no completed check run after 180 s:\n{}",
+                server.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        // Let the publish job finish before looking.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let run = self.github.consume_check_run(run.id).unwrap();
+        assert_eq!(
+            run.conclusion.as_deref(),
+            Some("failure"),
+            "{:?}",
+            run.summary
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    // Let the publish job finish before looking.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let run = github.consume_check_run(run.id).unwrap();
-    assert_eq!(
-        run.conclusion.as_deref(),
-        Some("failure"),
-        "{:?}",
-        run.summary
-    );
-    let messages: Vec<&str> = run.annotations.iter().map(|a| a.message.as_str()).collect();
+        let messages: Vec<&str> = run.annotations.iter().map(|a| a.message.as_str()).collect();
+        assert!(
+            messages.contains(&"Undefined name `undefined_name`")
+                && messages.contains(&"`os` imported but unused"),
+            "the real Ruff findings: {messages:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_from_a_fresh_folder_analyses_a_pull_request() {
+    // The tools must be where the default says: the test script installs them there.
+    let default_tools = flext_quality::config::default_tools_dir();
     assert!(
-        messages.contains(&"Undefined name `undefined_name`")
-            && messages.contains(&"`os` imported but unused"),
-        "the real Ruff findings: {messages:?}"
+        flext_quality::tools::is_installed(&default_tools),
+        "the pinned tools are not in {}: run scripts/test.sh",
+        default_tools.display()
     );
+    let pr = pull_request().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let server = Server::start(cwd.path(), &pr.app_settings());
+    server.wait_ready().await;
+    let (status, text) = server.webhook("pull_request", &pr.payload).await;
+    assert_eq!(status, 202, "{text}");
+    pr.expect_ruff_findings(&server).await;
     assert!(
         cwd.path().join(".data/flext-quality.db").is_file(),
         "the SQLite database is in ./.data of the working directory"
@@ -257,19 +279,13 @@ async fn analyze_works_from_an_unrelated_folder() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_server_without_an_app_explains_itself_and_keeps_analyses_waiting() {
+    let pr = pull_request().await;
     let cwd = tempfile::tempdir().unwrap();
     let server = Server::start(cwd.path(), &[("GITHUB_WEBHOOK_SECRET", SECRET.to_owned())]);
     server.wait_ready().await;
-    let mut p = fixture("push", "with-new-branch.payload.json");
-    p["ref"] = "refs/heads/main".into();
-    p["repository"]["default_branch"] = "main".into();
-    p["deleted"] = false.into();
-    p["after"] = "a".repeat(40).into();
-    let (status, text) = server
-        .webhook("push", &serde_json::to_vec(&p).unwrap())
-        .await;
+    let (status, text) = server.webhook("pull_request", &pr.payload).await;
     assert_eq!(status, 202, "{text}");
     assert!(text.contains("waiting for GitHub App settings"), "{text}");
     let ready = reqwest::get(format!("{}/readyz", server.url()))
@@ -291,4 +307,14 @@ async fn a_server_without_an_app_explains_itself_and_keeps_analyses_waiting() {
         "{logs}"
     );
     assert!(!logs.contains("ERROR"), "nothing retried in vain:\n{logs}");
+    assert!(
+        pr.github.check_runs_for(&pr.head).is_empty(),
+        "nothing ran without the App"
+    );
+    drop(server);
+
+    // Once the settings are there, the waiting analysis runs: nothing was lost.
+    let server = Server::start(cwd.path(), &pr.app_settings());
+    server.wait_ready().await;
+    pr.expect_ruff_findings(&server).await;
 }
