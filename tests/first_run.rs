@@ -265,6 +265,20 @@ async fn analyze_works_from_an_unrelated_folder() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
 
+    // Tools missing and installing refused: exactly which command would install them.
+    let empty_tools = tempfile::tempdir().unwrap();
+    let refused = command(elsewhere.path(), &["analyze", "--no-install"])
+        .arg(project.path())
+        .env("FLEXT_QUALITY_TOOLS_DIR", empty_tools.path())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("not installed") && stderr.contains("flext-quality tools install"),
+        "{stderr}"
+    );
+
     let help = command(elsewhere.path(), &["analyze", "--help"])
         .output()
         .unwrap();
