@@ -337,7 +337,10 @@ pub async fn analyse_local(
         },
         gate: &gate_config,
         backends: if head.any_backend_applied() {
-            Applicability::Ran { failed: &failed }
+            Applicability::Ran {
+                failed: &failed,
+                any_succeeded: crate::analysis::engine::any_ran(&head.reports),
+            }
         } else {
             Applicability::NothingApplies {
                 why: "no backend applies to this tree",
@@ -359,7 +362,7 @@ pub async fn analyse_local(
         new: new.as_ref(),
         fixed: &fixed,
         base: options.base.as_deref(),
-        score: &s,
+        score: s.as_ref(),
         gate: &gate,
         backends: &head.reports,
         suppressions: suppressions.as_deref(),

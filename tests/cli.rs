@@ -354,6 +354,29 @@ fn options_are_checked_before_any_tool_runs_and_an_empty_folder_is_fine() {
 }
 
 #[test]
+fn when_no_tool_ran_there_is_no_score() {
+    let p = project(&[("app.py", BASE_V1)]);
+    for format in ["text", "json", "markdown"] {
+        let out = analyze_with(
+            p.path(),
+            &["--format", format],
+            &[("FLEXT_QUALITY_ANALYSIS_TIMEOUT_SECS", "0")],
+        );
+        assert_eq!(out.code, 2, "a backend error exits 2: {out}");
+        match format {
+            "json" => assert!(out.json()["score"].is_null(), "{out}"),
+            _ => {
+                assert!(
+                    out.stdout.contains("No score: no analysis tool ran"),
+                    "{out}"
+                );
+                assert!(!out.stdout.contains("grade A"), "{out}");
+            }
+        }
+    }
+}
+
+#[test]
 fn sarif_import_adds_that_reports_findings() {
     // Only Bandit runs natively; the Ruff findings come from Ruff's own SARIF report.
     let p = project(&[
@@ -523,6 +546,11 @@ impl std::fmt::Display for Output {
 
 /// `flext-quality analyze PATH ARGS…` with a fresh data dir, run from a scratch directory.
 fn analyze(path: &Path, args: &[&str]) -> Output {
+    analyze_with(path, args, &[])
+}
+
+/// `analyze` with extra environment variables.
+fn analyze_with(path: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for name in ["ruff", "mypy", "bandit", "semgrep"] {
         tool(name);
     }
@@ -538,6 +566,7 @@ fn analyze(path: &Path, args: &[&str]) -> Output {
         .env("FLEXT_QUALITY_DATA_DIR", data.path())
         .env("FLEXT_QUALITY_TOOLS_DIR", tools_dir())
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .expect("running flext-quality");
     Output {

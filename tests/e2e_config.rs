@@ -114,3 +114,43 @@ async fn nothing_to_analyse_is_neutral_with_the_reason() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_no_tool_ran_there_is_no_score_and_the_check_fails() {
+    // Every tool is out of time at once: none produces a result. Allowing a backend to fail
+    // must not let a commit on which nothing ran pass, nor show it as "grade A".
+    let options = Options {
+        settings: |s| s.analysis.analysis_timeout_secs = 0,
+        ..Options::default()
+    };
+    run_test(options, |t| async move {
+        let repo = t.repo("acme/untimely");
+        let config = "[backends]\nruff = {}\nbandit = {}\n\n[gate]\nallow_backend_failure = true\n";
+        let base = repo.commit(
+            "main",
+            &[("a.py", "X = 1\n"), (".flext-quality.toml", config)],
+        );
+        let pr = repo.open_pr(1, &base, &[("b.py", "import os\n")]).await;
+        let run = t.expect_check_run(&pr.head).await;
+        assert_eq!(run.conclusion.as_deref(), Some("failure"));
+        assert_eq!(
+            run.title.as_deref(),
+            Some("No tool ran · 2 backends failed")
+        );
+        let summary = run.summary.unwrap();
+        assert!(summary.contains("**No score:**"), "{summary}");
+        assert!(!summary.contains("· grade"), "{summary}");
+        assert!(
+            summary.contains("not all of them (`allow_backend_failure`)"),
+            "{summary}"
+        );
+        let analysis = t
+            .store()
+            .find_analysis(repo.id as i64, &pr.head)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((analysis.score, analysis.grade), (None, None));
+    })
+    .await;
+}

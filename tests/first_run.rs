@@ -41,19 +41,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A running `serve`, killed (and its logs kept) when dropped.
+/// A running `serve` with its own TMPDIR; stopped with SIGTERM (as Fly.io and systemd do) when
+/// dropped.
 struct Server {
     child: Child,
     port: u16,
     log: std::path::PathBuf,
+    tmp: tempfile::TempDir,
 }
 
 impl Server {
     fn start(cwd: &Path, envs: &[(&str, String)]) -> Server {
         let port = free_port();
         let log = cwd.join("serve.log");
+        let tmp = tempfile::tempdir().unwrap();
         let mut c = command(cwd, &["serve"]);
         c.env("PORT", port.to_string())
+            .env("TMPDIR", tmp.path())
             .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -61,7 +65,35 @@ impl Server {
             child: c.spawn().expect("starting flext-quality serve"),
             port,
             log,
+            tmp,
         }
+    }
+
+    /// SIGTERM, then up to 30 s to finish; true when it exited by itself.
+    fn stop(&mut self) -> bool {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return true;
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+
+    /// What the server left in its TMPDIR.
+    fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(self.tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
     }
 
     fn url(&self) -> String {
@@ -109,8 +141,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -199,7 +230,9 @@ impl PullRequest {
         assert!(
             messages.contains(&"Undefined name `undefined_name`")
                 && messages.contains(&"`os` imported but unused"),
-            "the real Ruff findings: {messages:?}"
+            "the real Ruff findings: {messages:?}\n{:?}\n{}",
+            run.summary,
+            server.logs()
         );
     }
 }
@@ -230,7 +263,13 @@ async fn serve_from_a_fresh_folder_analyses_a_pull_request() {
         "no colour codes when not on a terminal:\n{logs}"
     );
     assert!(!logs.contains("ERROR"), "{logs}");
-    drop(server);
+    let mut server = server;
+    assert!(server.stop(), "SIGTERM stops serve:\n{}", server.logs());
+    assert_eq!(
+        server.leftovers(),
+        Vec::<String>::new(),
+        "a stopped server leaves nothing in its TMPDIR"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -71,7 +71,7 @@ fn result(findings: Vec<(Finding, bool)>) -> AnalysisResult {
         config_key: "cafe0123cafe0123".into(),
         tool_versions: [("ruff".to_owned(), "0.17.6".to_owned())].into(),
         ncloc: 120,
-        score: s,
+        score: Some(s),
         verdict: Verdict::Failure,
         new_count: findings.iter().filter(|(_, n)| *n).count() as i64,
         details: AnalysisDetails::default(),

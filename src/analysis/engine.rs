@@ -60,6 +60,11 @@ pub struct BackendReport {
     pub notes: Vec<String>,
 }
 
+/// Whether any backend produced a result: without one there is nothing to score or grade.
+pub fn any_ran(backends: &[BackendReport]) -> bool {
+    backends.iter().any(|b| b.status == BackendStatus::Ok)
+}
+
 impl BackendReport {
     pub fn new(name: &str) -> BackendReport {
         BackendReport {

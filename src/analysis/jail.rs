@@ -507,7 +507,8 @@ impl Bwrap {
         if python.exists() {
             probes.push(vec![python.into(), "-I".into(), "-c".into(), "pass".into()]);
         }
-        let cwd = std::env::temp_dir();
+        // `/` always exists in the jail; TMPDIR may be hidden by the jail's own /tmp.
+        let cwd = Path::new("/");
         for probe in probes {
             let out = std::process::Command::new(&self.program)
                 .args(&self.base)

@@ -110,7 +110,8 @@ pub struct GateInput<'a> {
     pub new_severities: &'a [Severity],
     /// The counted findings are the whole code's, not the change's: conditions say so.
     pub whole_code: bool,
-    pub score: &'a Score,
+    /// `None` when no backend produced a result: nothing to score, and the gate cannot pass.
+    pub score: Option<&'a Score>,
     /// The base's score, when there is a base to compare with.
     pub base_score: Option<f64>,
     /// Inline suppressions the change added, when known.
@@ -142,32 +143,8 @@ pub fn evaluate(config: &GateConfig, input: &GateInput<'_>) -> GateResult {
             passed: count <= allowed,
         });
     }
-    if config.min_score > 0.0 {
-        conditions.push(Condition {
-            name: "score".into(),
-            actual: fmt_score(input.score.score),
-            threshold: format!("≥ {}", fmt_score(config.min_score)),
-            passed: input.score.score >= config.min_score,
-        });
-    }
-    if config.min_grade != Grade::F {
-        conditions.push(Condition {
-            name: "grade".into(),
-            actual: input.score.grade.to_string(),
-            threshold: format!("{} or better", config.min_grade),
-            passed: input.score.grade.at_least(config.min_grade),
-        });
-    }
-    if config.max_score_drop < 100.0 {
-        if let Some(base) = input.base_score {
-            let drop = ((base - input.score.score) * 10.0).round() / 10.0;
-            conditions.push(Condition {
-                name: "score drop".into(),
-                actual: fmt_score(drop.max(0.0)),
-                threshold: format!("≤ {}", fmt_score(config.max_score_drop)),
-                passed: drop <= config.max_score_drop,
-            });
-        }
+    if let Some(score) = input.score {
+        score_conditions(config, score, input.base_score, &mut conditions);
     }
     if let (Some(allowed), Some(added)) = (config.new_suppressions, input.suppressions_added) {
         conditions.push(Condition {
@@ -179,15 +156,17 @@ pub fn evaluate(config: &GateConfig, input: &GateInput<'_>) -> GateResult {
     }
     if !input.failed_backends.is_empty() {
         let allowed = config.allow_backend_failure == Some(true);
+        // Allowing a backend to fail never lets a commit pass on which no tool ran at all.
+        let nothing_ran = input.score.is_none();
         conditions.push(Condition {
             name: "backends that failed".into(),
             actual: input.failed_backends.join("; "),
-            threshold: if allowed {
-                "allowed (`allow_backend_failure`)".into()
-            } else {
-                "none".into()
+            threshold: match (allowed, nothing_ran) {
+                (true, false) => "allowed (`allow_backend_failure`)".into(),
+                (true, true) => "not all of them (`allow_backend_failure`)".into(),
+                (false, _) => "none".into(),
             },
-            passed: allowed,
+            passed: allowed && !nothing_ran,
         });
     }
     let verdict = if conditions.iter().all(|c| c.passed) {
@@ -199,6 +178,42 @@ pub fn evaluate(config: &GateConfig, input: &GateInput<'_>) -> GateResult {
         verdict,
         conditions,
         reason: None,
+    }
+}
+
+/// The conditions on the score and grade, and on the drop against the base's score.
+fn score_conditions(
+    config: &GateConfig,
+    score: &Score,
+    base_score: Option<f64>,
+    conditions: &mut Vec<Condition>,
+) {
+    if config.min_score > 0.0 {
+        conditions.push(Condition {
+            name: "score".into(),
+            actual: fmt_score(score.score),
+            threshold: format!("≥ {}", fmt_score(config.min_score)),
+            passed: score.score >= config.min_score,
+        });
+    }
+    if config.min_grade != Grade::F {
+        conditions.push(Condition {
+            name: "grade".into(),
+            actual: score.grade.to_string(),
+            threshold: format!("{} or better", config.min_grade),
+            passed: score.grade.at_least(config.min_grade),
+        });
+    }
+    if config.max_score_drop < 100.0 {
+        if let Some(base) = base_score {
+            let drop = ((base - score.score) * 10.0).round() / 10.0;
+            conditions.push(Condition {
+                name: "score drop".into(),
+                actual: fmt_score(drop.max(0.0)),
+                threshold: format!("≤ {}", fmt_score(config.max_score_drop)),
+                passed: drop <= config.max_score_drop,
+            });
+        }
     }
 }
 
@@ -230,7 +245,7 @@ mod tests {
             &GateInput {
                 new_severities: new,
                 whole_code: false,
-                score: &s,
+                score: Some(&s),
                 base_score: base,
                 suppressions_added: None,
                 failed_backends: &[],
@@ -335,7 +350,7 @@ mod tests {
                 &GateInput {
                     new_severities: &[],
                     whole_code: false,
-                    score: &s,
+                    score: Some(&s),
                     base_score: None,
                     suppressions_added: added,
                     failed_backends: failed,
@@ -398,7 +413,7 @@ mod tests {
             &GateInput {
                 new_severities: &[Severity::Major],
                 whole_code: true,
-                score: &s,
+                score: Some(&s),
                 base_score: None,
                 suppressions_added: None,
                 failed_backends: &[],

@@ -27,8 +27,12 @@ pub struct Baseline<'a> {
 pub enum Applicability<'a> {
     /// No backend applies to the tree (no Python, no Rust, …): nothing to judge.
     NothingApplies { why: &'a str },
-    /// Backends ran; those that applied but failed, as "name: reason".
-    Ran { failed: &'a [String] },
+    /// Backends ran; those that applied but failed, as "name: reason", and whether any of
+    /// them produced a result (without one there is nothing to score).
+    Ran {
+        failed: &'a [String],
+        any_succeeded: bool,
+    },
 }
 
 pub struct JudgementInput<'a> {
@@ -49,7 +53,8 @@ pub struct Judgement {
     pub new: Vec<bool>,
     /// Base findings the head no longer has.
     pub fixed: Vec<Finding>,
-    pub score: Score,
+    /// `None` when no backend produced a result: there is nothing to score or grade.
+    pub score: Option<Score>,
     pub base_score: Option<f64>,
     pub gate: GateResult,
 }
@@ -84,10 +89,16 @@ pub fn judge(input: &JudgementInput<'_>) -> Judgement {
         }
         None => (vec![true; input.head.len()], Vec::new()),
     };
-    let s = score(
-        input.head.iter().map(|f| (f.category, f.severity)),
-        input.ncloc,
-    );
+    let s = match input.backends {
+        Applicability::Ran {
+            any_succeeded: true,
+            ..
+        } => Some(score(
+            input.head.iter().map(|f| (f.category, f.severity)),
+            input.ncloc,
+        )),
+        _ => None,
+    };
     let base_score = input
         .base
         .map(|b| score(b.findings.iter().map(|f| (f.category, f.severity)), b.ncloc).score);
@@ -95,7 +106,7 @@ pub fn judge(input: &JudgementInput<'_>) -> Judgement {
         Applicability::NothingApplies { why } => {
             gate::neutral(format!("nothing to analyse ({why})"))
         }
-        Applicability::Ran { failed } => {
+        Applicability::Ran { failed, .. } => {
             let counted: Vec<Severity> = input
                 .head
                 .iter()
@@ -108,7 +119,7 @@ pub fn judge(input: &JudgementInput<'_>) -> Judgement {
                 &GateInput {
                     new_severities: &counted,
                     whole_code: input.scope == GateScope::WholeCode,
-                    score: &s,
+                    score: s.as_ref(),
                     base_score,
                     suppressions_added: input.suppressions_added,
                     failed_backends: failed,
@@ -161,7 +172,10 @@ mod tests {
             }),
             scope,
             gate: &GateConfig::default(),
-            backends: Applicability::Ran { failed: &[] },
+            backends: Applicability::Ran {
+                failed: &[],
+                any_succeeded: true,
+            },
             suppressions_added: None,
         })
     }
@@ -186,7 +200,7 @@ mod tests {
         let only_old = judged(&[f("a", Major)], Some(&base), GateScope::NewFindings);
         assert_eq!(only_old.gate.verdict, Verdict::Success);
         assert_eq!(only_old.base_score, Some(97.5));
-        assert_eq!(only_old.score.score, 98.0);
+        assert_eq!(only_old.score.map(|s| s.score), Some(98.0));
     }
 
     #[test]
@@ -229,9 +243,49 @@ mod tests {
             base: None,
             scope: GateScope::NewFindings,
             gate: &GateConfig::default(),
-            backends: Applicability::Ran { failed: &failed },
+            backends: Applicability::Ran {
+                failed: &failed,
+                any_succeeded: true,
+            },
             suppressions_added: Some(0),
         });
         assert_eq!(j.gate.verdict, Verdict::Failure);
+        assert!(j.score.is_some());
+    }
+
+    #[test]
+    fn when_no_backend_ran_there_is_no_score_and_no_pass() {
+        let failed = ["ruff: not run".to_owned(), "mypy: not run".to_owned()];
+        let lenient = GateConfig {
+            allow_backend_failure: Some(true),
+            ..GateConfig::default()
+        };
+        for (gate, any_succeeded, verdict, scored) in [
+            (&lenient, false, Verdict::Failure, false),
+            (&GateConfig::default(), false, Verdict::Failure, false),
+            (&lenient, true, Verdict::Success, true),
+        ] {
+            let j = judge(&JudgementInput {
+                head: &[],
+                ncloc: 10,
+                base: None,
+                scope: GateScope::NewFindings,
+                gate,
+                backends: Applicability::Ran {
+                    failed: &failed,
+                    any_succeeded,
+                },
+                suppressions_added: None,
+            });
+            assert_eq!(j.gate.verdict, verdict, "{any_succeeded} {:?}", j.gate);
+            assert_eq!(j.score.is_some(), scored);
+            assert!(
+                !j.gate
+                    .conditions
+                    .iter()
+                    .any(|c| c.name == "grade" && !scored),
+                "no grade condition without a score"
+            );
+        }
     }
 }

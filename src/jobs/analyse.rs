@@ -100,8 +100,8 @@ pub async fn run(cx: &JobContext, analysis_id: i64) -> Result<()> {
     .await?;
     tracing::info!(
         verdict = judged.gate.verdict.as_str(),
-        score = judged.score.score,
-        grade = %judged.score.grade,
+        score = ?judged.score.map(|s| s.score),
+        grade = ?judged.score.map(|s| s.grade),
         findings = head.findings.len(),
         new = judged.new_count(),
         fixed = judged.fixed.len(),

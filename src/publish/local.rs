@@ -24,7 +24,8 @@ pub struct LocalReport<'a> {
     pub new: Option<&'a HashSet<String>>,
     pub fixed: &'a [Finding],
     pub base: Option<&'a str>,
-    pub score: &'a Score,
+    /// `None` when no backend produced a result.
+    pub score: Option<&'a Score>,
     pub gate: &'a GateResult,
     pub backends: &'a [BackendReport],
     /// Suppressions the working directory added against the base.
@@ -101,6 +102,17 @@ pub fn capitalised(s: &str) -> String {
     match chars.next() {
         Some(c) => c.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+/// Said instead of a score when every backend that applied failed.
+const NO_SCORE: &str = "No score: no analysis tool ran, so there is nothing to grade.";
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Success => "passed",
+        Verdict::Failure => "failed",
+        Verdict::Neutral => "no verdict",
     }
 }
 
@@ -226,17 +238,22 @@ pub fn text(r: &LocalReport<'_>, color: bool) -> String {
         ));
         return out;
     }
-    out.push_str(&format!(
-        "\nscore {:.1} (security −{:.1}, reliability −{:.1}, maintainability −{:.1}) · grade {}\n",
-        r.score.score,
-        r.score.security,
-        r.score.reliability,
-        r.score.maintainability,
-        r.score.grade
-    ));
-    if let Some(why) = cap_explanation(r.score, r.findings.iter().map(|f| (f.category, f.severity)))
-    {
-        out.push_str(&format!("{}\n", capitalised(&why)));
+    if let Some(score) = r.score {
+        out.push_str(&format!(
+            "\nscore {:.1} (security −{:.1}, reliability −{:.1}, maintainability −{:.1}) · grade {}\n",
+            score.score,
+            score.security,
+            score.reliability,
+            score.maintainability,
+            score.grade
+        ));
+        if let Some(why) =
+            cap_explanation(score, r.findings.iter().map(|f| (f.category, f.severity)))
+        {
+            out.push_str(&format!("{}\n", capitalised(&why)));
+        }
+    } else {
+        out.push_str(&format!("\n{NO_SCORE}\n"));
     }
     for c in &r.gate.conditions {
         let mark = if c.passed {
@@ -375,27 +392,32 @@ pub fn markdown(r: &LocalReport<'_>) -> String {
             "## flext-quality: nothing to analyse\n\n{}\n\n",
             markdown::text(r.gate.reason.as_deref().unwrap_or("no backend applies"))
         ));
-    } else {
+    } else if let Some(score) = r.score {
         s.push_str(&format!(
             "## flext-quality: grade {} · {:.1}\n\n**Gate:** {}\n\nScore = 100 − security {:.1} − reliability {:.1} − maintainability {:.1} ({} lines of code).\n",
-            r.score.grade,
-            r.score.score,
-            match r.gate.verdict {
-                Verdict::Success => "passed",
-                Verdict::Failure => "failed",
-                Verdict::Neutral => "no verdict",
-            },
-            r.score.security,
-            r.score.reliability,
-            r.score.maintainability,
-            r.score.ncloc
+            score.grade,
+            score.score,
+            verdict_word(r.gate.verdict),
+            score.security,
+            score.reliability,
+            score.maintainability,
+            score.ncloc
         ));
         if let Some(why) =
-            cap_explanation(r.score, r.findings.iter().map(|f| (f.category, f.severity)))
+            cap_explanation(score, r.findings.iter().map(|f| (f.category, f.severity)))
         {
             s.push_str(&format!("{}.\n", capitalised(&why)));
         }
         s.push('\n');
+        if !r.gate.conditions.is_empty() {
+            s.push_str(&super::gate_table(r.gate));
+            s.push('\n');
+        }
+    } else {
+        s.push_str(&format!(
+            "## flext-quality: no tool ran\n\n**Gate:** {}\n\n{NO_SCORE}\n\n",
+            verdict_word(r.gate.verdict)
+        ));
         if !r.gate.conditions.is_empty() {
             s.push_str(&super::gate_table(r.gate));
             s.push('\n');

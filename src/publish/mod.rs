@@ -54,7 +54,7 @@ impl Outcome {
     pub fn report(&self) -> Option<render::Report<'_>> {
         let d = &self.details;
         Some(render::Report {
-            score: d.score.as_ref()?,
+            score: d.score.as_ref(),
             base_score: d.base_score,
             gate: d.gate.as_ref()?,
             findings: &self.findings,

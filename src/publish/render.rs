@@ -17,7 +17,8 @@ use crate::store::SavedFinding;
 
 /// Everything the completed check run shows.
 pub struct Report<'a> {
-    pub score: &'a Score,
+    /// `None` when no backend produced a result.
+    pub score: Option<&'a Score>,
     pub base_score: Option<f64>,
     pub gate: &'a GateResult,
     /// The commit's findings, each saying whether it is new and gets an annotation.
@@ -43,10 +44,20 @@ pub fn conclusion(verdict: Verdict) -> Conclusion {
     }
 }
 
-pub fn title(score: &Score, new_count: usize, gate: &GateResult) -> String {
+pub fn title(
+    score: Option<&Score>,
+    new_count: usize,
+    gate: &GateResult,
+    backends: &[BackendReport],
+) -> String {
     if gate.verdict == Verdict::Neutral {
         return "Nothing to analyse".into();
     }
+    let Some(score) = score else {
+        let failed = backends.iter().filter(|b| b.status.is_failure()).count();
+        let plural = if failed == 1 { "" } else { "s" };
+        return format!("No tool ran · {failed} backend{plural} failed");
+    };
     let plural = if new_count == 1 { "" } else { "s" };
     format!(
         "Grade {} · {:.1} · {new_count} new finding{plural}",
@@ -145,19 +156,60 @@ pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
         // Nothing was analysed: no score or grade to show, only why (above).
         return truncate(&s, MAX_SUMMARY_CHARS);
     }
+    if let Some(score) = r.score {
+        score_and_findings(&mut s, r, score, &new, annotated, to_annotate);
+    } else {
+        // A score over nothing analysed would read as "all clean".
+        s.push_str("**No score:** no analysis tool ran, so there is nothing to grade; the backends below say why.\n");
+    }
+    s.push_str("\n### Backends\n\n| backend | version | status | time | findings |\n| --- | --- | --- | --- | --- |\n");
+    for b in r.backends {
+        let mut status = match &b.status {
+            BackendStatus::Ok => "ok".to_owned(),
+            BackendStatus::Failed(why) => format!("failed: {}", markdown::text(why)),
+            BackendStatus::TimedOut => "timed out".to_owned(),
+            BackendStatus::NotApplicable(why) => format!("not applicable: {}", markdown::text(why)),
+        };
+        if b.over_limit > 0 {
+            status.push_str(&format!(
+                "; kept the first {} findings, {} more not kept (FLEXT_QUALITY_MAX_FINDINGS_PER_BACKEND)",
+                b.findings, b.over_limit
+            ));
+        }
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.1} s | {} |\n",
+            markdown::text(&b.name),
+            markdown::text(b.version.as_deref().unwrap_or("?")),
+            status,
+            b.elapsed_ms as f64 / 1000.0,
+            b.findings
+        ));
+    }
+    truncate(&s, MAX_SUMMARY_CHARS)
+}
+
+/// The score, its explanation, the findings tables and the new, fixed and suppressed lists.
+fn score_and_findings(
+    s: &mut String,
+    r: &Report<'_>,
+    score: &Score,
+    new: &[&Finding],
+    annotated: usize,
+    to_annotate: usize,
+) {
     let change = match r.base_score {
-        Some(b) => format!(" ({:+.1} against the base)", r.score.score - b),
+        Some(b) => format!(" ({:+.1} against the base)", score.score - b),
         None => String::new(),
     };
     s.push_str(&format!(
         "### Score {:.1} · grade {}{change}\n\n100 − security {:.1} − reliability {:.1} − maintainability {:.1}, over {} lines of code.",
-        r.score.score, r.score.grade, r.score.security, r.score.reliability, r.score.maintainability, r.score.ncloc
+        score.score, score.grade, score.security, score.reliability, score.maintainability, score.ncloc
     ));
     let open = r
         .findings
         .iter()
         .map(|f| (f.finding.category, f.finding.severity));
-    if let Some(why) = crate::domain::score::cap_explanation(r.score, open) {
+    if let Some(why) = crate::domain::score::cap_explanation(score, open) {
         s.push_str(&format!(" {}.", super::local::capitalised(&why)));
     }
     s.push_str("\n\n### Findings\n\n| severity | open | new |\n| --- | --- | --- |\n");
@@ -230,30 +282,6 @@ pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
             s.push_str(&format!("- … and {} more\n", r.suppressions.len() - 100));
         }
     }
-    s.push_str("\n### Backends\n\n| backend | version | status | time | findings |\n| --- | --- | --- | --- | --- |\n");
-    for b in r.backends {
-        let mut status = match &b.status {
-            BackendStatus::Ok => "ok".to_owned(),
-            BackendStatus::Failed(why) => format!("failed: {}", markdown::text(why)),
-            BackendStatus::TimedOut => "timed out".to_owned(),
-            BackendStatus::NotApplicable(why) => format!("not applicable: {}", markdown::text(why)),
-        };
-        if b.over_limit > 0 {
-            status.push_str(&format!(
-                "; kept the first {} findings, {} more not kept (FLEXT_QUALITY_MAX_FINDINGS_PER_BACKEND)",
-                b.findings, b.over_limit
-            ));
-        }
-        s.push_str(&format!(
-            "| {} | {} | {} | {:.1} s | {} |\n",
-            markdown::text(&b.name),
-            markdown::text(b.version.as_deref().unwrap_or("?")),
-            status,
-            b.elapsed_ms as f64 / 1000.0,
-            b.findings
-        ));
-    }
-    truncate(&s, MAX_SUMMARY_CHARS)
 }
 
 /// The PATCH bodies that complete a check run: annotation batches of at most 50, the
@@ -271,7 +299,7 @@ pub fn completion_requests(r: &Report<'_>, completed_at: &str) -> Vec<UpdateChec
         .map(|f| annotation(f))
         .collect();
     let new_count = r.findings.iter().filter(|f| f.is_new).count();
-    let output_title = title(r.score, new_count, r.gate);
+    let output_title = title(r.score, new_count, r.gate, r.backends);
     let output_summary = summary(r, annotated.len(), to_annotate.len());
     let mut batches: Vec<Vec<Annotation>> = annotated
         .chunks(ANNOTATIONS_PER_REQUEST)

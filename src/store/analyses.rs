@@ -168,7 +168,8 @@ pub struct AnalysisResult {
     pub config_key: String,
     pub tool_versions: BTreeMap<String, String>,
     pub ncloc: i64,
-    pub score: Score,
+    /// `None` when no backend produced a result.
+    pub score: Option<Score>,
     pub verdict: Verdict,
     pub new_count: i64,
     pub details: AnalysisDetails,
@@ -405,11 +406,11 @@ impl Store {
         .bind(serde_json::to_string(&result.tool_versions)?)
         .bind(&result.config_key)
         .bind(result.ncloc)
-        .bind(s.score)
-        .bind(s.grade.as_str())
-        .bind(s.security)
-        .bind(s.reliability)
-        .bind(s.maintainability)
+        .bind(s.map(|s| s.score))
+        .bind(s.map(|s| s.grade.as_str()))
+        .bind(s.map(|s| s.security))
+        .bind(s.map(|s| s.reliability))
+        .bind(s.map(|s| s.maintainability))
         .bind(result.verdict.as_str())
         .bind(result.new_count)
         .bind(result.fixed.len() as i64)

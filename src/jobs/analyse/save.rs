@@ -42,7 +42,10 @@ pub(super) fn applicability<'a>(
     why: &'a mut String,
 ) -> Applicability<'a> {
     if tree.any_backend_applied() {
-        return Applicability::Ran { failed };
+        return Applicability::Ran {
+            failed,
+            any_succeeded: crate::analysis::engine::any_ran(&tree.reports),
+        };
     }
     *why = tree
         .reports
@@ -164,7 +167,7 @@ pub(super) fn result_for(
         new_count: judged.new_count() as i64,
         details: AnalysisDetails {
             backends: tree.reports.clone(),
-            score: Some(judged.score),
+            score: judged.score,
             gate: Some(judged.gate.clone()),
             base_score: judged.base_score,
             whole_code: true,

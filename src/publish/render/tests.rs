@@ -42,14 +42,14 @@ fn requests(findings: &[Finding], max: usize) -> Vec<Value> {
         &GateInput {
             new_severities: &sev,
             whole_code: false,
-            score: &s,
+            score: Some(&s),
             base_score: None,
             suppressions_added: None,
             failed_backends: &[],
         },
     );
     let report = Report {
-        score: &s,
+        score: Some(&s),
         base_score: Some(100.0),
         gate: &gate,
         findings: &saved,
