@@ -155,6 +155,38 @@ async fn github_errors_are_retried_and_rate_limits_waited_out() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_missing_permission_is_not_retried_in_vain() {
+    run_test(Options::default(), |t| async move {
+        // A 403 that is no rate limit: the App lacks a permission. Retrying cannot heal that.
+        t.github().fail_next("checks/create", 403, 10, &[]);
+        let (repo, sha) = pushed(&t).await;
+        let id = analysis_id(&t, &repo, &sha).await;
+        t.wait_idle().await;
+        // The analysis stops at its first attempt; the task that would report the failure
+        // meets the same refusal once, and stops too.
+        let jobs = t.store().jobs_of_analysis(id).await.unwrap();
+        let states: Vec<_> = jobs.iter().map(|j| (j.kind, j.state, j.attempts)).collect();
+        assert_eq!(
+            states,
+            [
+                (JobKind::Analyse, JobState::Failed, 1),
+                (JobKind::Publish, JobState::Failed, 1)
+            ],
+            "{jobs:?}"
+        );
+        let forbidden = t
+            .github()
+            .requests()
+            .iter()
+            .filter(|r| r.status == 403)
+            .count();
+        assert_eq!(forbidden, 2, "one refusal per job, not one per attempt");
+        t.github().ignore_unconsumed();
+    })
+    .await;
+}
+
 /// The proof that publishing is an outbox: GitHub failing the completing PATCH again
 /// and again retries the publish task, and never runs the tools again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

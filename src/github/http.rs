@@ -32,6 +32,13 @@ impl GitHubError {
             _ => None,
         }
     }
+
+    /// Trying again cannot help: a request GitHub refuses (400, 422), a permission the App
+    /// lacks (403 once rate limits were waited out), a resource that is gone (404, 410). A 401
+    /// can heal with a fresh token, and 408, 409 and 429 are worth another try.
+    pub fn cannot_heal(&self) -> bool {
+        matches!(self.status(), Some(400 | 403 | 404 | 410 | 422))
+    }
 }
 
 /// How long GitHub asks us to wait before trying again, if it is a rate limit.

@@ -94,7 +94,11 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
         }
         Attempt::Failed(e) => {
             let reason = format!("{e:#}");
-            let permanent = e.chain().any(|c| c.is::<Permanent>());
+            let permanent = e.chain().any(|c| {
+                c.is::<Permanent>()
+                    || c.downcast_ref::<crate::github::http::GitHubError>()
+                        .is_some_and(|g| g.cannot_heal())
+            });
             if permanent || job.attempts >= job.max_attempts {
                 if permanent {
                     tracing::error!(%reason, "job failed; retrying cannot help");

@@ -32,13 +32,12 @@ impl Publisher for CheckRunPublisher {
     }
 }
 
-/// A GitHub error as a publishing error: client errors will not heal, the rest may.
+/// A GitHub error as a publishing error: refusals will not heal, the rest may.
 pub fn classify(e: GitHubError) -> PublishError {
-    match e.status() {
-        Some(s) if (400..500).contains(&s) && s != 403 && s != 429 && s != 408 => {
-            PublishError::Permanent(e.to_string())
-        }
-        _ => PublishError::Retry(e.into()),
+    if e.cannot_heal() {
+        PublishError::Permanent(e.to_string())
+    } else {
+        PublishError::Retry(e.into())
     }
 }
 
