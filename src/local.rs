@@ -8,6 +8,7 @@ use crate::analysis::engine::{
     AnalysisInput, BackendReport, BackendStatus, Engine, Progress, TreeAnalysis,
 };
 use crate::analysis::repo_config::{load_repo_config, parse_repo_config, ConfigSource, RepoConfig};
+use crate::domain::diffmap::DiffMap;
 use crate::domain::gate::{GateConfig, Verdict};
 use crate::domain::judgement::{self, Applicability, Baseline, GateScope, JudgementInput};
 use crate::publish::local::{self, LocalReport};
@@ -232,18 +233,20 @@ fn materialise_rev(path: &Path, rev: &str) -> Result<tempfile::TempDir> {
     Ok(dir)
 }
 
-/// Suppressions the working directory added against `rev`.
-fn added_suppressions(
+/// What the working directory changed against `rev`: the suppressions it added, and how it
+/// moved the base's lines.
+fn what_changed(
     path: &Path,
     rev: &str,
-) -> Result<Vec<crate::domain::suppression::Suppression>> {
+) -> Result<(Vec<crate::domain::suppression::Suppression>, DiffMap)> {
     let repo = git2::Repository::open(path).context("opening the repository")?;
     let tree = repo
         .revparse_single(rev)
         .and_then(|o| o.peel_to_tree())
         .map_err(|e| UsageError(format!("--base {rev}: {}", e.message())))?;
     let lines = crate::git::diff::added_lines_in_workdir(&repo, &tree)?;
-    Ok(crate::domain::suppression::added(&lines))
+    let diff = crate::git::diff::diff_map_to_workdir(&repo, &tree)?;
+    Ok((crate::domain::suppression::added(&lines), diff))
 }
 
 /// Checks what the user typed — the path, `--config`, `--base`, `--sarif` — before any tool
@@ -304,12 +307,13 @@ pub async fn analyse_local(
             import_sarif(&options.sarif, &root)?,
         )
         .await;
-    let mut suppressions = None;
+    let (mut suppressions, mut diff) = (None, None);
     let base: Option<TreeAnalysis> = match &options.base {
         None => None,
         Some(rev) => {
             let dir = materialise_rev(&root, rev)?;
-            suppressions = Some(added_suppressions(&root, rev)?);
+            let (added, moved) = what_changed(&root, rev)?;
+            (suppressions, diff) = (Some(added), Some(moved));
             let input = AnalysisInput {
                 root: dir.path().to_path_buf(),
                 config: config.clone(),
@@ -330,6 +334,7 @@ pub async fn analyse_local(
             findings: &b.findings,
             ncloc: b.ncloc,
         }),
+        diff: diff.as_ref(),
         scope: if base.is_some() {
             GateScope::NewFindings
         } else {

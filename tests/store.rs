@@ -61,6 +61,8 @@ fn finding(rule: &str, line: u32) -> Finding {
             effort_minutes: 15,
         },
         fingerprint: format!("fp-{rule}-{line}"),
+        line_key: format!("lk-{rule}"),
+        in_tests: line % 2 == 0,
     }
 }
 

@@ -140,6 +140,14 @@ pub struct Finding {
     #[serde(flatten)]
     pub raw: RawFinding,
     pub fingerprint: String,
+    /// The fingerprint without the path and the occurrence index: findings of one file that
+    /// share it are interchangeable copies, paired with the base by the diff's line map.
+    /// Empty for findings saved before it existed (they pair by fingerprint alone).
+    #[serde(skip)]
+    pub line_key: String,
+    /// The finding is in test code (`[paths] tests`).
+    #[serde(default)]
+    pub in_tests: bool,
 }
 
 impl std::ops::Deref for Finding {

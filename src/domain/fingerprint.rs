@@ -32,6 +32,13 @@ pub fn fingerprint(
     digest_hex(&material)[..32].to_owned()
 }
 
+/// What identical copies of a finding share wherever they are: the backend, the rule and the
+/// normalised source line (the path is compared separately, so a renamed file keeps it).
+pub fn line_key(backend: &str, rule: &str, normalised_line: &str) -> String {
+    let material = [backend, rule, normalised_line].join("\0");
+    digest_hex(material.as_bytes())[..24].to_owned()
+}
+
 /// The SHA-256 of `bytes` in lower-case hex.
 pub fn digest_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
@@ -80,8 +87,10 @@ where
             *counter += 1;
             let fingerprint = fingerprint(&key.0, &key.1, &key.2, &key.3, occurrence);
             Finding {
+                line_key: line_key(&key.0, &key.1, &key.3),
                 raw: f,
                 fingerprint,
+                in_tests: false,
             }
         })
         .collect()

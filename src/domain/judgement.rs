@@ -1,10 +1,11 @@
 //! Judging a commit: which findings are new and which fixed against the base, the score and
 //! grade, and the gate's verdict. One pure function, used by the server and by `analyze`.
 
+use super::diffmap::DiffMap;
 use super::finding::{Finding, Severity};
 use super::gate::{self, GateConfig, GateInput, GateResult};
+use super::pairing;
 use super::score::{score, Score};
-use std::collections::HashSet;
 
 /// What the gate counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,9 @@ pub struct JudgementInput<'a> {
     pub head: &'a [Finding],
     pub ncloc: u64,
     pub base: Option<Baseline<'a>>,
+    /// How the change moved lines from the base to the head, when known: copies of a finding
+    /// pair along it (without it, by fingerprint alone).
+    pub diff: Option<&'a DiffMap>,
     pub scope: GateScope,
     pub gate: &'a GateConfig,
     pub backends: Applicability<'a>,
@@ -68,24 +72,9 @@ impl Judgement {
 pub fn judge(input: &JudgementInput<'_>) -> Judgement {
     let (new, fixed) = match &input.base {
         Some(base) => {
-            let before: HashSet<&str> = base
-                .findings
-                .iter()
-                .map(|f| f.fingerprint.as_str())
-                .collect();
-            let after: HashSet<&str> = input.head.iter().map(|f| f.fingerprint.as_str()).collect();
-            (
-                input
-                    .head
-                    .iter()
-                    .map(|f| !before.contains(f.fingerprint.as_str()))
-                    .collect(),
-                base.findings
-                    .iter()
-                    .filter(|f| !after.contains(f.fingerprint.as_str()))
-                    .cloned()
-                    .collect(),
-            )
+            let p = pairing::pair(input.head, base.findings, input.diff);
+            let fixed = p.fixed.iter().map(|i| base.findings[*i].clone()).collect();
+            (p.new, fixed)
         }
         None => (vec![true; input.head.len()], Vec::new()),
     };
@@ -159,6 +148,8 @@ mod tests {
                 effort_minutes: 5,
             },
             fingerprint: print.into(),
+            line_key: String::new(),
+            in_tests: false,
         }
     }
 
@@ -170,6 +161,7 @@ mod tests {
                 findings,
                 ncloc: 1000,
             }),
+            diff: None,
             scope,
             gate: &GateConfig::default(),
             backends: Applicability::Ran {
@@ -224,6 +216,7 @@ mod tests {
             head: &[],
             ncloc: 0,
             base: None,
+            diff: None,
             scope: GateScope::NewFindings,
             gate: &GateConfig::default(),
             backends: Applicability::NothingApplies {
@@ -241,6 +234,7 @@ mod tests {
             head: &[],
             ncloc: 0,
             base: None,
+            diff: None,
             scope: GateScope::NewFindings,
             gate: &GateConfig::default(),
             backends: Applicability::Ran {
@@ -269,6 +263,7 @@ mod tests {
                 head: &[],
                 ncloc: 10,
                 base: None,
+                diff: None,
                 scope: GateScope::NewFindings,
                 gate,
                 backends: Applicability::Ran {

@@ -4,12 +4,14 @@
 //! Nothing here does I/O, runs async code or knows about a web framework; everything is a plain
 //! function with table tests.
 
+pub mod diffmap;
 pub mod enqueue;
 pub mod events;
 pub mod finding;
 pub mod fingerprint;
 pub mod gate;
 pub mod judgement;
+pub mod pairing;
 pub mod policy;
 pub mod score;
 pub mod status;

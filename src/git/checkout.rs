@@ -183,36 +183,18 @@ impl Mirrors {
     }
 }
 
-/// Lines added or changed by going from `base` to `head`: for each path, inclusive line ranges
-/// in the head version. Computed locally from the mirror, not paged from the API.
-pub type ChangedLines = std::collections::HashMap<String, Vec<(u32, u32)>>;
-
 impl Mirrors {
-    pub fn changed_lines(&self, repo_id: i64, base: &str, head: &str) -> Result<ChangedLines> {
+    /// How going from `base` to `head` moved each file's lines (renames detected).
+    pub fn diff_map(
+        &self,
+        repo_id: i64,
+        base: &str,
+        head: &str,
+    ) -> Result<crate::domain::diffmap::DiffMap> {
         let repo = self.open(repo_id)?;
-        let tree = |sha: &str| -> Result<git2::Tree<'_>> {
-            Ok(repo.find_commit(Oid::from_str(sha)?)?.tree()?)
-        };
-        let (old, new) = (tree(base)?, tree(head)?);
-        let mut options = git2::DiffOptions::new();
-        options.context_lines(0);
-        let diff = repo.diff_tree_to_tree(Some(&old), Some(&new), Some(&mut options))?;
-        let mut changed = ChangedLines::new();
-        diff.foreach(
-            &mut |_, _| true,
-            None,
-            Some(&mut |delta, hunk| {
-                if let (Some(path), true) = (delta.new_file().path(), hunk.new_lines() > 0) {
-                    changed
-                        .entry(path.to_string_lossy().replace('\\', "/"))
-                        .or_default()
-                        .push((hunk.new_start(), hunk.new_start() + hunk.new_lines() - 1));
-                }
-                true
-            }),
-            None,
-        )?;
-        Ok(changed)
+        let old = repo.find_commit(Oid::from_str(base)?)?.tree()?;
+        let new = repo.find_commit(Oid::from_str(head)?)?.tree()?;
+        super::diff::diff_map(&repo, &old, &new)
     }
 }
 

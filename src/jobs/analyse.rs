@@ -5,7 +5,7 @@
 //! (the outbox), and each runs as its own job, so a failure to publish never re-runs this.
 
 use super::{JobContext, Permanent};
-use crate::analysis::repo_config::{load_repo_config, Annotate, RepoConfig};
+use crate::analysis::repo_config::{load_repo_config, RepoConfig};
 use crate::domain::events::Project;
 use crate::domain::finding::Finding;
 use crate::domain::gate::GateConfig;
@@ -72,17 +72,15 @@ pub async fn run(cx: &JobContext, analysis_id: i64) -> Result<()> {
     timings.insert("analyse_ms".into(), t.elapsed().as_millis() as u64);
 
     let suppressions = added_suppressions(cx, &job, compared_sha.as_deref()).await?;
+    let diff = diff_map(cx, &job, compared_sha.as_deref()).await?;
     let judged = judge(
         &job,
         &configured,
         &head,
         compared.as_ref(),
         suppressions.as_ref(),
+        diff.as_ref(),
     );
-    let changed = match (configured.config.report.annotate, &compared_sha) {
-        (Annotate::ChangedLines, Some(base)) => Some(changed_lines(cx, &job, base).await?),
-        _ => None,
-    };
     timings.insert("total_ms".into(), started.elapsed().as_millis() as u64);
     save(
         cx,
@@ -93,7 +91,7 @@ pub async fn run(cx: &JobContext, analysis_id: i64) -> Result<()> {
             judgement: &judged,
             compared_sha,
             suppressions,
-            changed: changed.as_ref(),
+            diff: diff.as_ref(),
             timings,
         },
     )
@@ -299,6 +297,6 @@ fn config_key(config: &RepoConfig, cx: &JobContext) -> String {
 mod compare;
 mod save;
 
-use compare::{added_suppressions, analyse, changed_lines, compare_target};
+use compare::{added_suppressions, analyse, compare_target, diff_map};
 pub use save::give_up;
 use save::{config_failure, judge, save, Judged};

@@ -195,6 +195,8 @@ struct FindingRecord {
     effort_minutes: i64,
     is_new: i64,
     annotate: i64,
+    line_key: String,
+    in_tests: i64,
 }
 
 impl FindingRecord {
@@ -217,6 +219,8 @@ impl FindingRecord {
             finding: Finding {
                 raw,
                 fingerprint: self.fingerprint,
+                line_key: self.line_key,
+                in_tests: flag(self.in_tests),
             },
             is_new: flag(self.is_new),
             annotate: flag(self.annotate),
@@ -225,7 +229,8 @@ impl FindingRecord {
 }
 
 const FINDING_COLUMNS: &str = "fingerprint, backend, rule, category, severity, path, start_line,
-    end_line, start_column, end_column, message, help_url, effort_minutes, is_new, annotate";
+    end_line, start_column, end_column, message, help_url, effort_minutes, is_new, annotate,
+    line_key, in_tests";
 
 impl Store {
     async fn one_analysis(
@@ -368,8 +373,9 @@ impl Store {
             sqlx::query(
                 "INSERT INTO findings (analysis_id, fingerprint, backend, rule, category, severity, path,
                    start_line, end_line, start_column, end_column, message, help_url, effort_minutes,
-                   is_new, annotate, is_fixed)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                   is_new, annotate, is_fixed, line_key, in_tests)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                   $18, $19)",
             )
             .bind(id)
             .bind(&f.fingerprint)
@@ -388,6 +394,8 @@ impl Store {
             .bind(i64::from(is_new))
             .bind(i64::from(annotate))
             .bind(i64::from(is_fixed))
+            .bind(&f.line_key)
+            .bind(i64::from(f.in_tests))
             .execute(&mut *tx)
             .await
             .context("saving a finding")?;

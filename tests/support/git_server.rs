@@ -59,10 +59,13 @@ pub fn init_bare(root: &Path, owner: &str, name: &str) -> PathBuf {
     path
 }
 
+/// File content that means "delete this file" in [`commit_files`].
+pub const DELETED: &str = "\0flext-quality test: delete this file\0";
+
 /// Commit `files` (path, content) on top of `branch` (or as a root commit if the branch does
 /// not exist yet) straight into a bare repository and move the branch; returns the new SHA.
-/// Files not listed keep their content from the parent. Uses plumbing with a throw-away index
-/// so no work tree or clone is needed.
+/// Files not listed keep their content from the parent; content [`DELETED`] removes a file.
+/// Uses plumbing with a throw-away index so no work tree or clone is needed.
 pub fn commit_files(bare: &Path, branch: &str, files: &[(&str, &str)], message: &str) -> String {
     let index_dir = tempfile::tempdir().expect("tempdir for index");
     let index = index_dir.path().join("index");
@@ -85,6 +88,13 @@ pub fn commit_files(bare: &Path, branch: &str, files: &[(&str, &str)], message: 
         git_with_env(bare, &["read-tree", p], &env);
     }
     for (path, content) in files {
+        if *content == DELETED {
+            // Plumbing on a bare repository: an empty work tree lets git drop the entry.
+            let work = tempfile::tempdir().expect("tempdir for an empty work tree");
+            let work_env = [env[0], ("GIT_WORK_TREE", work.path().to_str().unwrap())];
+            git_with_env(bare, &["update-index", "--force-remove", path], &work_env);
+            continue;
+        }
         let blob_file = index_dir.path().join("blob");
         std::fs::write(&blob_file, content).expect("write blob");
         let blob = git(bare, &["hash-object", "-w", blob_file.to_str().unwrap()]);

@@ -137,10 +137,18 @@ fn clone_urls_with_credentials_are_refused() {
 }
 
 #[test]
-fn changed_lines_are_the_heads_added_ranges() {
+fn the_diff_map_follows_edits_renames_and_new_files() {
     let origin = tempfile::tempdir().unwrap();
     git(origin.path(), &["init", "-q"]);
+    let long: String = (1..=20).map(|i| format!("value_{i} = {i}\n")).collect();
+    std::fs::write(origin.path().join("old.py"), &long).unwrap();
+    std::fs::write(origin.path().join("gone.py"), "x = 1\n").unwrap();
     let base = commit(origin.path(), "a.py", "one\ntwo\nthree\n");
+    // Edit a.py, rename old.py with a line inserted on top, delete gone.py, add fresh.py.
+    git(origin.path(), &["mv", "old.py", "new.py"]);
+    std::fs::write(origin.path().join("new.py"), format!("import os\n{long}")).unwrap();
+    std::fs::remove_file(origin.path().join("gone.py")).unwrap();
+    std::fs::write(origin.path().join("fresh.py"), "y = 2\n").unwrap();
     let head = commit(origin.path(), "a.py", "one\nTWO\nthree\nfour\nfive\n");
     let data = tempfile::tempdir().unwrap();
     let mirrors = Mirrors::new(data.path());
@@ -154,6 +162,13 @@ fn changed_lines_are_the_heads_added_ranges() {
             &[&base, &head],
         )
         .unwrap();
-    let changed = mirrors.changed_lines(3, &base, &head).unwrap();
-    assert_eq!(changed.get("a.py"), Some(&vec![(2, 2), (4, 5)]));
+    let map = mirrors.diff_map(3, &base, &head).unwrap();
+    assert!(map.touches("a.py", 2, 2) && map.touches("a.py", 4, 5));
+    assert!(!map.touches("a.py", 1, 1) && !map.touches("a.py", 3, 3));
+    assert_eq!(map.base_location("a.py", 3), Some(("a.py", 3)));
+    assert_eq!(map.base_path("new.py"), Some("old.py"), "{map:?}");
+    assert_eq!(map.base_location("new.py", 1), None);
+    assert_eq!(map.base_location("new.py", 21), Some(("old.py", 20)));
+    assert_eq!(map.base_path("fresh.py"), None);
+    assert!(map.touches("fresh.py", 1, 1));
 }

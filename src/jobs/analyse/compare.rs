@@ -4,10 +4,10 @@
 use super::save::{applicability, result_for};
 use super::{Compared, Configured, Job};
 use crate::analysis::engine::{AnalysisInput, TreeAnalysis};
+use crate::domain::diffmap::DiffMap;
 use crate::domain::judgement::{self, GateScope, JudgementInput};
 use crate::domain::status::{AnalysisStatus, Trigger};
 use crate::domain::suppression::{self, Suppression};
-use crate::git::checkout::ChangedLines;
 use crate::git::config_files::CommitFiles;
 use crate::jobs::{JobContext, Permanent};
 use anyhow::{Context, Result};
@@ -133,6 +133,7 @@ async fn compared_findings(
             head: &tree.findings,
             ncloc: tree.ncloc,
             base: None,
+            diff: None,
             scope: GateScope::WholeCode,
             gate: &configured.gate,
             backends: applicability(&tree, &failed, &mut why),
@@ -175,10 +176,19 @@ pub(super) async fn added_suppressions(
     Ok(Some(suppression::added(&lines)))
 }
 
-pub(super) async fn changed_lines(cx: &JobContext, job: &Job, base: &str) -> Result<ChangedLines> {
+/// Stage 4d: how the change moved lines from the compared commit to the head (renames
+/// detected), to pair copies of a finding and to find the lines the change touched.
+pub(super) async fn diff_map(
+    cx: &JobContext,
+    job: &Job,
+    compared_sha: Option<&str>,
+) -> Result<Option<DiffMap>> {
+    let Some(base) = compared_sha.filter(|b| *b != job.analysis.sha) else {
+        return Ok(None);
+    };
     let mirrors = cx.mirrors.clone();
     let (id, base, head) = (job.project.id, base.to_owned(), job.analysis.sha.clone());
-    tokio::task::spawn_blocking(move || mirrors.changed_lines(id, &base, &head))
+    tokio::task::spawn_blocking(move || mirrors.diff_map(id, &base, &head).map(Some))
         .await
         .context("diff task")?
 }

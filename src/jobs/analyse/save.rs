@@ -5,12 +5,12 @@ use super::{Compared, Configured, Job, SINKS};
 use crate::analysis::engine::{BackendStatus, TreeAnalysis};
 use crate::analysis::jail::JailState;
 use crate::analysis::repo_config::Annotate;
+use crate::domain::diffmap::DiffMap;
 use crate::domain::finding::Finding;
 use crate::domain::judgement::{
     self, Applicability, Baseline, GateScope, Judgement, JudgementInput,
 };
 use crate::domain::suppression::Suppression;
-use crate::git::checkout::ChangedLines;
 use crate::jobs::JobContext;
 use crate::publish::markdown;
 use crate::store::{AnalysisDetails, AnalysisResult, Failure, SavedFinding};
@@ -66,6 +66,7 @@ pub(super) fn judge(
     head: &TreeAnalysis,
     compared: Option<&Compared>,
     suppressions: Option<&Vec<Suppression>>,
+    diff: Option<&DiffMap>,
 ) -> Judgement {
     let failed = head.failed_backends();
     let mut why = String::new();
@@ -76,6 +77,7 @@ pub(super) fn judge(
             findings: &c.findings,
             ncloc: c.ncloc,
         }),
+        diff,
         // A push to the default branch is gated on all of its open findings.
         scope: if job.is_pr {
             GateScope::NewFindings
@@ -93,7 +95,7 @@ pub(super) struct Judged<'a> {
     pub(super) judgement: &'a Judgement,
     pub(super) compared_sha: Option<String>,
     pub(super) suppressions: Option<Vec<Suppression>>,
-    pub(super) changed: Option<&'a ChangedLines>,
+    pub(super) diff: Option<&'a DiffMap>,
     pub(super) timings: BTreeMap<String, u64>,
 }
 
@@ -105,17 +107,11 @@ pub(super) async fn save(
     j: Judged<'_>,
 ) -> Result<()> {
     let annotate_mode = configured.config.report.annotate;
-    let changed = j.changed;
+    let diff = j.diff;
     let annotate = |(f, is_new): (&Finding, bool)| match annotate_mode {
         Annotate::New => is_new,
         Annotate::All => true,
-        Annotate::ChangedLines => changed.is_none_or(|c| {
-            c.get(&f.path).is_some_and(|ranges| {
-                ranges
-                    .iter()
-                    .any(|(a, b)| f.start_line <= *b && f.end_line >= *a)
-            })
-        }),
+        Annotate::ChangedLines => diff.is_none_or(|d| d.touches(&f.path, f.start_line, f.end_line)),
     };
     let mut result = result_for(
         cx,

@@ -23,6 +23,8 @@ fn finding(i: u32, severity: Severity, lines: (u32, u32)) -> Finding {
             effort_minutes: 5,
         },
         fingerprint: format!("fp{i}"),
+        line_key: format!("lk{i}"),
+        in_tests: false,
     }
 }
 

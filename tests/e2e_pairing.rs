@@ -1,0 +1,79 @@
+//! End to end, "new" on the right line: copies of a finding are paired with the base along the
+//! diff, so an inserted copy is annotated where it was inserted, and a renamed file brings its
+//! findings along. Real Bandit, real git, the fake GitHub.
+
+mod harness;
+mod support;
+
+use harness::dsl::{run_test, Options};
+use support::git_server::DELETED;
+
+const ASSERT: &str = "assert __name__ != \"x\"";
+
+fn checks() -> String {
+    format!("VALUE = 1\n{ASSERT}\nprint(VALUE)\n{ASSERT}\n")
+}
+
+/// The lines of `path` annotated with Bandit's B101.
+fn b101_lines(run: &support::CheckRun, path: &str) -> Vec<i64> {
+    let mut lines: Vec<i64> = run
+        .annotations
+        .iter()
+        .filter(|a| a.path == path && a.title.as_deref().unwrap_or("").contains("B101"))
+        .map(|a| a.start_line)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inserted_copy_is_annotated_where_it_was_inserted() {
+    run_test(Options::default(), |t| async move {
+        let repo = t.repo("acme/copies");
+        let base = repo.commit("main", &[("checks.py", &checks())]);
+        repo.push(None, &base).await;
+        t.expect_check_run(&base).await;
+
+        // A third identical assert on top: lines 3 and 5 are the old copies, moved down.
+        let pr = repo
+            .open_pr(
+                1,
+                &base,
+                &[("checks.py", &format!("{ASSERT}\n{}", checks()))],
+            )
+            .await;
+        let run = t.expect_check_run(&pr.head).await;
+        assert_eq!(
+            b101_lines(&run, "checks.py"),
+            [1],
+            "the inserted line, not the last copy: {:?}",
+            run.annotations
+        );
+        assert!(run.summary.unwrap().contains("**1 new**, **0 fixed**"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renamed_file_brings_its_findings_along() {
+    run_test(Options::default(), |t| async move {
+        let repo = t.repo("acme/moves");
+        let base = repo.commit("main", &[("checks.py", &checks())]);
+        repo.push(None, &base).await;
+        t.expect_check_run(&base).await;
+
+        let pr = repo
+            .open_pr(
+                1,
+                &base,
+                &[("checks.py", DELETED), ("pkg/checks.py", &checks())],
+            )
+            .await;
+        let run = t.expect_check_run(&pr.head).await;
+        assert_eq!(run.conclusion.as_deref(), Some("success"));
+        assert!(run.annotations.is_empty(), "{:?}", run.annotations);
+        let summary = run.summary.unwrap();
+        assert!(summary.contains("**0 new**, **0 fixed**"), "{summary}");
+    })
+    .await;
+}
