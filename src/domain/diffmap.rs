@@ -128,7 +128,8 @@ mod tests {
     #[test]
     fn lines_map_through_insertions_deletions_and_rewrites() {
         // Each case: hunks, then (head line, base line) pairs.
-        let cases: Vec<(Vec<Hunk>, Vec<(u32, Option<u32>)>)> = vec![
+        type Lines = Vec<(u32, Option<u32>)>;
+        let cases: Vec<(Vec<Hunk>, Lines)> = vec![
             // One line inserted at the top.
             (
                 vec![hunk(0, 0, 1, 1)],

@@ -81,14 +81,9 @@ fn an_inserted_copy_is_new_on_the_line_that_was_added() {
 fn the_cases() {
     let two = format!("{ASSERT}\npass\n{ASSERT}\n");
     // (what happened, base text and lines, head path, text and lines, diff, new, fixed)
-    let cases: Vec<(
-        &str,
-        (String, Vec<u32>),
-        (&str, String, Vec<u32>),
-        DiffMap,
-        Vec<u32>,
-        Vec<u32>,
-    )> = vec![
+    type Base = (String, Vec<u32>);
+    type Head<'a> = (&'a str, String, Vec<u32>);
+    let cases: Vec<(&str, Base, Head, DiffMap, Vec<u32>, Vec<u32>)> = vec![
         (
             "nothing changed",
             (two.clone(), vec![1, 3]),
