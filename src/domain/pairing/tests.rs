@@ -81,56 +81,56 @@ fn an_inserted_copy_is_new_on_the_line_that_was_added() {
 fn the_cases() {
     let two = format!("{ASSERT}\npass\n{ASSERT}\n");
     // (what happened, base text and lines, head path, text and lines, diff, new, fixed)
-    type Base = (String, Vec<u32>);
-    type Head<'a> = (&'a str, String, Vec<u32>);
-    let cases: Vec<(&str, Base, Head, DiffMap, Vec<u32>, Vec<u32>)> = vec![
+    type Lines = Vec<u32>;
+    type Expected = (Lines, Lines);
+    let cases: Vec<(
+        &str,
+        (String, Lines),
+        (&str, String, Lines),
+        DiffMap,
+        Expected,
+    )> = vec![
         (
             "nothing changed",
             (two.clone(), vec![1, 3]),
             ("t.py", two.clone(), vec![1, 3]),
             DiffMap::new(),
-            vec![],
-            vec![],
+            (vec![], vec![]),
         ),
         (
             "a copy appended at the end",
             (two.clone(), vec![1, 3]),
             ("t.py", format!("{two}{ASSERT}\n"), vec![1, 3, 4]),
             modified("t.py", "t.py", &[(3, 0, 4, 1)]),
-            vec![4],
-            vec![],
+            (vec![4], vec![]),
         ),
         (
             "the first copy deleted",
             (two.clone(), vec![1, 3]),
             ("t.py", format!("pass\n{ASSERT}\n"), vec![2]),
             modified("t.py", "t.py", &[(1, 1, 0, 0)]),
-            vec![],
-            vec![1],
+            (vec![], vec![1]),
         ),
         (
             "a copy moved down (deleted above, added below)",
             (format!("{ASSERT}\na\nb\n"), vec![1]),
             ("t.py", format!("a\nb\n{ASSERT}\n"), vec![3]),
             modified("t.py", "t.py", &[(1, 1, 0, 0), (3, 0, 3, 1)]),
-            vec![],
-            vec![],
+            (vec![], vec![]),
         ),
         (
             "the file renamed",
             (two.clone(), vec![1, 3]),
             ("tests/t.py", two.clone(), vec![1, 3]),
             modified("tests/t.py", "t.py", &[]),
-            vec![],
-            vec![],
+            (vec![], vec![]),
         ),
         (
             "renamed with a copy inserted at the top",
             (two.clone(), vec![1, 3]),
             ("tests/t.py", format!("{ASSERT}\n{two}"), vec![1, 2, 4]),
             modified("tests/t.py", "t.py", &[(0, 0, 1, 1)]),
-            vec![1],
-            vec![],
+            (vec![1], vec![]),
         ),
         (
             // (t.py is gone from the head: its copies are fixed, the new file's are new)
@@ -142,14 +142,13 @@ fn the_cases() {
                 m.insert("u.py", FileChange::Added);
                 m
             },
-            vec![1, 3],
-            vec![1, 3],
+            (vec![1, 3], vec![1, 3]),
         ),
     ];
-    for (what, (base_text, base_lines), (path, head_text, head_lines), diff, new, fixed) in cases {
+    for (what, (base_text, base_lines), (path, head_text, head_lines), diff, expected) in cases {
         let base = findings("t.py", &base_text, &base_lines);
         let head = findings(path, &head_text, &head_lines);
-        assert_eq!(outcome(&head, &base, Some(&diff)), (new, fixed), "{what}");
+        assert_eq!(outcome(&head, &base, Some(&diff)), expected, "{what}");
     }
 }
 
