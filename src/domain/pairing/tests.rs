@@ -77,19 +77,21 @@ fn an_inserted_copy_is_new_on_the_line_that_was_added() {
     assert_eq!(outcome(&head, &base, None), (vec![5], vec![]));
 }
 
+type Lines = Vec<u32>;
+/// What happened; the base's text and finding lines; the head's path, text and finding lines;
+/// the diff; the new and the fixed lines expected.
+type Case<'a> = (
+    &'a str,
+    (String, Lines),
+    (&'a str, String, Lines),
+    DiffMap,
+    (Lines, Lines),
+);
+
 #[test]
 fn the_cases() {
     let two = format!("{ASSERT}\npass\n{ASSERT}\n");
-    // (what happened, base text and lines, head path, text and lines, diff, new, fixed)
-    type Lines = Vec<u32>;
-    type Expected = (Lines, Lines);
-    let cases: Vec<(
-        &str,
-        (String, Lines),
-        (&str, String, Lines),
-        DiffMap,
-        Expected,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             "nothing changed",
             (two.clone(), vec![1, 3]),
