@@ -372,6 +372,7 @@ pub async fn analyse_local(
         backends: &head.reports,
         suppressions: suppressions.as_deref(),
         all: options.all,
+        test_code: &head.test_code,
     };
     let text = match options.format {
         Format::Text => local::text(&report, std::io::stdout().is_terminal()),

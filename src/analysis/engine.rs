@@ -17,6 +17,7 @@ use super::tree::{
 };
 use crate::domain::finding::{Finding, RawFinding};
 use crate::domain::policy::RuleOverrides;
+use crate::domain::test_code::{self, TestCodeCount};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -100,6 +101,8 @@ pub struct TreeAnalysis {
     pub findings: Vec<Finding>,
     pub ncloc: u64,
     pub reports: Vec<BackendReport>,
+    /// What the repository's test-code policy did.
+    pub test_code: TestCodeCount,
 }
 
 impl TreeAnalysis {
@@ -197,6 +200,9 @@ impl Engine {
         let excludes = GlobSet::new(&config.paths.exclude)
             .map_err(anyhow::Error::msg)
             .context("paths.exclude")?;
+        let tests = GlobSet::new(&config.paths.tests)
+            .map_err(anyhow::Error::msg)
+            .context("paths.tests")?;
         let keep = |files: Vec<String>| -> Vec<String> {
             files
                 .into_iter()
@@ -274,7 +280,17 @@ impl Engine {
             self.policy.apply(f);
             config.rules.apply(f);
         }
-        let (findings, ncloc) = fingerprint_and_measure(root, raw, &facts, &reports);
+        let mut test_code = test_code::apply(&config.tests, &mut raw, |p| tests.is_match(p));
+        test_code.files = facts
+            .python_files
+            .iter()
+            .chain(&facts.rust_files)
+            .filter(|f| tests.is_match(f))
+            .count();
+        let (mut findings, ncloc) = fingerprint_and_measure(root, raw, &facts, &reports);
+        for f in &mut findings {
+            f.in_tests = tests.is_match(&f.path);
+        }
         let mut reports: Vec<BackendReport> = reports.into_iter().map(|(r, _)| r).collect();
         for r in &mut reports {
             r.findings = findings.iter().filter(|f| f.backend == r.name).count();
@@ -283,6 +299,7 @@ impl Engine {
             findings,
             ncloc,
             reports,
+            test_code,
         })
     }
 

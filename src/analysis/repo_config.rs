@@ -14,6 +14,7 @@ use crate::domain::finding::{Category, Severity};
 use crate::domain::gate::GateConfig;
 use crate::domain::policy::{RuleOverride, RuleOverrides};
 use crate::domain::score::Grade;
+use crate::domain::test_code::TestCodePolicy;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use toml::de::{DeTable, DeValue};
@@ -43,6 +44,7 @@ pub struct RepoConfig {
     pub backends: BackendsConfig,
     pub paths: PathsConfig,
     pub rules: RuleOverrides,
+    pub tests: TestCodePolicy,
     pub gate: GateConfig,
     pub report: ReportConfig,
 }
@@ -53,6 +55,7 @@ impl Default for RepoConfig {
             backends: BackendsConfig::all(),
             paths: PathsConfig::default(),
             rules: RuleOverrides::default(),
+            tests: TestCodePolicy::default(),
             gate: GateConfig::default(),
             report: ReportConfig::default(),
         }
@@ -91,10 +94,24 @@ impl BackendsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PathsConfig {
     /// Globs (see [`super::glob`]) of files whose findings are ignored.
     pub exclude: Vec<String>,
+    /// Globs of test code (see [`crate::domain::test_code`]).
+    pub tests: Vec<String>,
+}
+
+/// Where test code lives unless the repository says otherwise.
+pub const DEFAULT_TESTS: [&str; 4] = ["tests/", "test_*.py", "*_test.py", "conftest.py"];
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        PathsConfig {
+            exclude: Vec::new(),
+            tests: DEFAULT_TESTS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -227,18 +244,30 @@ pub fn parse_repo_config(text: &str, source: ConfigSource) -> Result<RepoConfig,
     cx.keys(
         root,
         &prefix,
-        &["backends", "paths", "rules", "gate", "report"],
+        &["backends", "paths", "rules", "tests", "gate", "report"],
     )?;
     if let Some(v) = root.get("backends") {
         config.backends = backends(&cx, cx.table(v, &key("backends"))?, &key("backends"))?;
     }
     if let Some(v) = root.get("paths") {
         let t = cx.table(v, &key("paths"))?;
-        cx.keys(t, &key("paths."), &["exclude"])?;
+        cx.keys(t, &key("paths."), &["exclude", "tests"])?;
         if let Some(v) = t.get("exclude") {
             let k = key("paths.exclude");
             config.paths.exclude = cx.strings(v, &k, |s| Glob::new(s).map(|_| ()))?;
         }
+        if let Some(v) = t.get("tests") {
+            let k = key("paths.tests");
+            config.paths.tests = cx.strings(v, &k, |s| Glob::new(s).map(|_| ()))?;
+        }
+    }
+    if let Some(v) = root.get("tests") {
+        tests(
+            &cx,
+            cx.table(v, &key("tests"))?,
+            &key("tests"),
+            &mut config.tests,
+        )?;
     }
     if let Some(v) = root.get("rules") {
         config.rules = rules(&cx, cx.table(v, &key("rules"))?, &key("rules"))?;
@@ -286,11 +315,7 @@ fn rules(cx: &Cx, t: &DeTable, key: &str) -> Result<RuleOverrides, ConfigError> 
     for (name, v) in t.iter() {
         let rule = name.get_ref().as_ref();
         let k = format!("{key}.\"{rule}\"");
-        let valid = rule.split_once(':').is_some_and(|(b, r)| {
-            !b.is_empty() && !r.is_empty() && !rule.chars().any(char::is_whitespace)
-        });
-        if !valid {
-            let message = "rule keys are `\"backend:RULE\"`, e.g. `\"ruff:E501\"`".to_owned();
+        if let Err(message) = valid_rule_key(rule) {
             return Err(ConfigError::BadValue {
                 file: cx.file,
                 line: cx.line(name.span()),
@@ -318,6 +343,31 @@ fn rules(cx: &Cx, t: &DeTable, key: &str) -> Result<RuleOverrides, ConfigError> 
         overrides.0.insert(rule.to_owned(), entry);
     }
     Ok(overrides)
+}
+
+/// A rule key is `backend:RULE` with no whitespace.
+fn valid_rule_key(rule: &str) -> Result<(), String> {
+    let valid = rule.split_once(':').is_some_and(|(b, r)| {
+        !b.is_empty() && !r.is_empty() && !rule.chars().any(char::is_whitespace)
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err("rule keys are `\"backend:RULE\"`, e.g. `\"ruff:E501\"`".to_owned())
+    }
+}
+
+fn tests(cx: &Cx, t: &DeTable, key: &str, policy: &mut TestCodePolicy) -> Result<(), ConfigError> {
+    cx.keys(t, &format!("{key}."), &["ignore", "max_security_severity"])?;
+    if let Some(v) = t.get("ignore") {
+        policy.ignore = cx.strings(v, &format!("{key}.ignore"), valid_rule_key)?;
+    }
+    if let Some(v) = t.get("max_security_severity") {
+        let k = format!("{key}.max_security_severity");
+        let s = cx.string(v, &k)?;
+        policy.max_security_severity = s.parse::<Severity>().map_err(|m| cx.bad(v, &k, m))?;
+    }
+    Ok(())
 }
 
 fn gate(cx: &Cx, t: &DeTable, key: &str, gate: &mut GateConfig) -> Result<(), ConfigError> {

@@ -1,5 +1,6 @@
-//! The pure core: findings, fingerprints, the score, the grade, the gate, the judgement of a
-//! commit, the enqueue decision, suppressions, the events a webhook asks for, status enums.
+//! The pure core: findings, fingerprints, diff line maps and the pairing of findings along them,
+//! test code, the score, the grade, the gate, the judgement of a commit, the enqueue decision,
+//! suppressions, the events a webhook asks for, status enums.
 //!
 //! Nothing here does I/O, runs async code or knows about a web framework; everything is a plain
 //! function with table tests.
@@ -16,4 +17,5 @@ pub mod policy;
 pub mod score;
 pub mod status;
 pub mod suppression;
+pub mod test_code;
 pub mod time;

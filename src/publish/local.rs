@@ -11,6 +11,7 @@ use crate::domain::finding::{Finding, Severity};
 use crate::domain::gate::{GateResult, Verdict};
 use crate::domain::score::{cap_explanation, Score};
 use crate::domain::suppression::Suppression;
+use crate::domain::test_code::TestCodeCount;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 
@@ -32,6 +33,8 @@ pub struct LocalReport<'a> {
     pub suppressions: Option<&'a [Suppression]>,
     /// List every finding even with a base (`--all`).
     pub all: bool,
+    /// What the test-code policy did.
+    pub test_code: &'a TestCodeCount,
 }
 
 impl LocalReport<'_> {
@@ -252,6 +255,9 @@ pub fn text(r: &LocalReport<'_>, color: bool) -> String {
         {
             out.push_str(&format!("{}\n", capitalised(&why)));
         }
+        if let Some(counted) = r.test_code.describe() {
+            out.push_str(&format!("Counted differently: {counted}\n"));
+        }
     } else {
         out.push_str(&format!("\n{NO_SCORE}\n"));
     }
@@ -290,6 +296,7 @@ pub fn json(r: &LocalReport<'_>) -> Value {
         }).collect::<Vec<_>>(),
         "fixed": r.fixed,
         "backends": r.backends,
+        "test_code": r.test_code,
     })
 }
 
@@ -407,6 +414,9 @@ pub fn markdown(r: &LocalReport<'_>) -> String {
             cap_explanation(score, r.findings.iter().map(|f| (f.category, f.severity)))
         {
             s.push_str(&format!("{}.\n", capitalised(&why)));
+        }
+        if let Some(counted) = r.test_code.describe() {
+            s.push_str(&format!("\nCounted differently: {counted}.\n"));
         }
         s.push('\n');
         if !r.gate.conditions.is_empty() {

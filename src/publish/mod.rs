@@ -65,6 +65,7 @@ impl Outcome {
             whole_code: d.whole_code,
             suppressions: d.suppressions.as_deref().unwrap_or(&[]),
             jail: d.jail.as_deref(),
+            test_code: d.test_code.as_ref(),
         })
     }
 }

@@ -9,6 +9,7 @@ use crate::domain::finding::{Finding, Severity};
 use crate::domain::gate::{GateResult, Verdict};
 use crate::domain::score::Score;
 use crate::domain::suppression::Suppression;
+use crate::domain::test_code::TestCodeCount;
 use crate::github::checks::{
     Annotation, AnnotationLevel, CheckStatus, Conclusion, Output, UpdateCheckRun,
     ANNOTATIONS_PER_REQUEST, MAX_SUMMARY_CHARS,
@@ -33,6 +34,8 @@ pub struct Report<'a> {
     pub suppressions: &'a [Suppression],
     /// How the tools ran, when not in the jail (said in every summary).
     pub jail: Option<&'a str>,
+    /// What the test-code policy did.
+    pub test_code: Option<&'a TestCodeCount>,
 }
 
 /// The check run's conclusion for a verdict.
@@ -211,6 +214,9 @@ fn score_and_findings(
         .map(|f| (f.finding.category, f.finding.severity));
     if let Some(why) = crate::domain::score::cap_explanation(score, open) {
         s.push_str(&format!(" {}.", super::local::capitalised(&why)));
+    }
+    if let Some(counted) = r.test_code.and_then(TestCodeCount::describe) {
+        s.push_str(&format!("\n\nCounted differently: {counted}."));
     }
     s.push_str("\n\n### Findings\n\n| severity | open | new |\n| --- | --- | --- |\n");
     let all = count_by_severity(r.findings.iter().map(|f| &f.finding));

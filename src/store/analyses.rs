@@ -142,6 +142,9 @@ pub struct AnalysisDetails {
     pub suppressions: Option<Vec<Suppression>>,
     /// How the tools ran, when not in the jail.
     pub jail: Option<String>,
+    /// What the test-code policy did (findings not reported, severities capped).
+    #[serde(default)]
+    pub test_code: Option<crate::domain::test_code::TestCodeCount>,
     /// Annotations the check run may carry.
     #[serde(default)]
     pub max_annotations: usize,

@@ -74,6 +74,21 @@ fn empty_config_is_all_defaults() {
 }
 
 #[test]
+fn test_code_is_configurable() {
+    let defaults = flext("").unwrap();
+    assert_eq!(defaults.paths.tests, DEFAULT_TESTS);
+    assert_eq!(defaults.tests.ignore, ["bandit:B101"]);
+    assert_eq!(defaults.tests.max_security_severity, Severity::Minor);
+    let c = flext(
+        "[paths]\ntests = [\"spec/\"]\n\n[tests]\nignore = []\nmax_security_severity = \"blocker\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.paths.tests, ["spec/"]);
+    assert!(c.tests.ignore.is_empty());
+    assert_eq!(c.tests.max_security_severity, Severity::Blocker);
+}
+
+#[test]
 fn every_option_is_read() {
     let c = flext(
         r#"
@@ -162,8 +177,8 @@ pr_comment = false
 fn each_kind_of_error_names_key_and_line() {
     let cases: &[(&str, &str)] = &[
         ("[backends]\nrufff = {}\n", ".flext-quality.toml:2: unknown key `backends.rufff` (expected one of: ruff, mypy, bandit, semgrep, clippy)"),
-        ("\n\n[paths]\nexclude = []\ninclude = []\n", ".flext-quality.toml:5: unknown key `paths.include` (expected one of: exclude)"),
-        ("command = \"rm -rf /\"\n", ".flext-quality.toml:1: unknown key `command` (expected one of: backends, paths, rules, gate, report)"),
+        ("\n\n[paths]\nexclude = []\ninclude = []\n", ".flext-quality.toml:5: unknown key `paths.include` (expected one of: exclude, tests)"),
+        ("command = \"rm -rf /\"\n", ".flext-quality.toml:1: unknown key `command` (expected one of: backends, paths, rules, tests, gate, report)"),
         ("[backends]\nclippy = { args = [\"--\"] }\n", ".flext-quality.toml:2: unknown key `backends.clippy.args` (expected one of: none)"),
         ("[backends.ruff]\nexecutable = \"/bin/sh\"\n", ".flext-quality.toml:2: unknown key `backends.ruff.executable` (expected one of: select, ignore, line_length)"),
         ("backends = [\"ruff\"]\n", ".flext-quality.toml:1: `backends` must be a table, not array"),
@@ -197,6 +212,10 @@ fn each_kind_of_error_names_key_and_line() {
         ("[rules]\n\"ruff:E501\" = { severity = \"huge\" }\n", ".flext-quality.toml:2: `rules.\"ruff:E501\".severity`: unknown severity `huge` (expected info, minor, major, critical or blocker)"),
         ("[rules]\n\"ruff:E501\" = { level = \"info\" }\n", ".flext-quality.toml:2: unknown key `rules.\"ruff:E501\".level` (expected one of: severity, category)"),
         ("[rules]\n\"ruff:E501\" = \"info\"\n", ".flext-quality.toml:2: `rules.\"ruff:E501\"` must be a table, not string"),
+        ("[paths]\ntests = [\"/\"]\n", ".flext-quality.toml:2: `paths.tests[0]`: `/` is empty"),
+        ("[tests]\nignore = [\"B101\"]\n", ".flext-quality.toml:2: `tests.ignore[0]`: rule keys are `\"backend:RULE\"`, e.g. `\"ruff:E501\"`"),
+        ("[tests]\nmax_security_severity = \"low\"\n", ".flext-quality.toml:2: `tests.max_security_severity`: unknown severity `low` (expected info, minor, major, critical or blocker)"),
+        ("[tests]\nskip = []\n", ".flext-quality.toml:2: unknown key `tests.skip` (expected one of: ignore, max_security_severity)"),
     ];
     for (text, want) in cases {
         let err = flext(text).expect_err(text);

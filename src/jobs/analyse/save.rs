@@ -168,6 +168,7 @@ pub(super) fn result_for(
             base_score: judged.base_score,
             whole_code: true,
             suppressions,
+            test_code: Some(tree.test_code.clone()),
             jail: match cx.engine.jail.state() {
                 JailState::Jailed => None,
                 other => Some(other.describe()),

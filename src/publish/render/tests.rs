@@ -62,6 +62,7 @@ fn requests(findings: &[Finding], max: usize) -> Vec<Value> {
         whole_code: false,
         suppressions: &[],
         jail: None,
+        test_code: None,
     };
     completion_requests(&report, "2026-11-24T06:00:00Z")
         .iter()

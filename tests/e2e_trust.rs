@@ -1,6 +1,6 @@
-//! End to end, "new" on the right line: copies of a finding are paired with the base along the
+//! End to end, findings people trust: copies of a finding are paired with the base along the
 //! diff, so an inserted copy is annotated where it was inserted, and a renamed file brings its
-//! findings along. Real Bandit, real git, the fake GitHub.
+//! findings along; test code is test code. Real Bandit, real git, the fake GitHub.
 
 mod harness;
 mod support;
@@ -74,6 +74,33 @@ async fn a_renamed_file_brings_its_findings_along() {
         assert!(run.annotations.is_empty(), "{:?}", run.annotations);
         let summary = run.summary.unwrap();
         assert!(summary.contains("**0 new**, **0 fixed**"), "{summary}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn asserts_in_tests_are_not_security_findings() {
+    run_test(Options::default(), |t| async move {
+        let repo = t.repo("acme/tested");
+        let base = repo.commit("main", &[("app.py", "VALUE = 1\n")]);
+        let pr = repo
+            .open_pr(
+                1,
+                &base,
+                &[(
+                    "tests/test_app.py",
+                    "from app import VALUE\n\n\ndef test_value():\n    assert VALUE == 1\n",
+                )],
+            )
+            .await;
+        let run = t.expect_check_run(&pr.head).await;
+        assert_eq!(run.conclusion.as_deref(), Some("success"));
+        assert!(run.annotations.is_empty(), "{:?}", run.annotations);
+        let summary = run.summary.unwrap();
+        assert!(
+            summary.contains("Counted differently: test code (1 file, `[paths] tests`): not reported there: 1 × bandit:B101."),
+            "{summary}"
+        );
     })
     .await;
 }
