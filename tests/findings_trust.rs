@@ -96,3 +96,102 @@ fn base_pairs_copies_along_the_diff() {
     );
     assert_eq!(json["fixed"], serde_json::json!([]));
 }
+
+/// (path, line, code) of every MyPy error, from the bare tool's JSON lines.
+fn bare_mypy_errors(root: &std::path::Path, args: &[&str]) -> Vec<(String, i64, String)> {
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(harness::tools::tool("mypy"))
+        .args(["--output", "json", "--cache-dir"])
+        .arg(home.path().join("cache"))
+        .args(args)
+        .current_dir(root)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "bare mypy failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut errors: Vec<(String, i64, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|d| d["severity"] == "error")
+        .map(|d| {
+            (
+                d["file"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("./")
+                    .to_owned(),
+                d["line"].as_i64().unwrap(),
+                d["code"].as_str().unwrap_or("misc").to_owned(),
+            )
+        })
+        .collect();
+    errors.sort();
+    errors
+}
+
+fn our_mypy_findings(json: &Value) -> Vec<(String, i64, String)> {
+    let mut ours: Vec<(String, i64, String)> = findings(json)
+        .into_iter()
+        .filter(|f| f["backend"] == "mypy" && f["severity"] != "info")
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_owned(),
+                f["start_line"].as_i64().unwrap(),
+                f["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    ours.sort();
+    ours
+}
+
+const UNTYPED: &str =
+    "def helper(x):\n    return x + 1\n\n\ndef use() -> int:\n    return helper(\"a\")\n";
+const TYPED: &str = "def add(a: int, b: int) -> int:\n    return a + b\n\n\ndef bad() -> str:\n    return add(1, 2)\n";
+
+#[test]
+fn mypy_runs_as_the_project_runs_it() {
+    // `files` and `strict` in pyproject.toml: only src/ is checked, strictly; the untyped tests
+    // and examples are not (naming every file, as we once did, would check them strictly too).
+    let p = project(&[
+        (
+            "pyproject.toml",
+            "[tool.mypy]\nfiles = [\"src\"]\nstrict = true\n\n[[tool.mypy.overrides]]\nmodule = \"pkg.loose\"\ndisallow_untyped_defs = false\n",
+        ),
+        ("src/pkg/__init__.py", ""),
+        ("src/pkg/core.py", TYPED),
+        ("src/pkg/loose.py", UNTYPED),
+        ("tests/test_core.py", UNTYPED),
+        ("examples/demo.py", UNTYPED),
+    ]);
+    let bare = bare_mypy_errors(p.path(), &[]);
+    assert!(
+        bare.iter().any(|(path, _, _)| path == "src/pkg/core.py"),
+        "the fixture should give MyPy errors: {bare:?}"
+    );
+    let ours = our_mypy_findings(&analyze(p.path(), &["--format", "json"]).json());
+    assert_eq!(ours, bare, "our MyPy findings vs the project's own `mypy`");
+    assert!(ours.iter().all(|(path, _, _)| path.starts_with("src/")));
+
+    // Without `files`, the tree is checked with the project's `exclude` applied.
+    let q = project(&[
+        (
+            "mypy.ini",
+            "[mypy]\nexclude = (^examples/|^tests/)\ncheck_untyped_defs = True\n",
+        ),
+        ("pkg/__init__.py", ""),
+        ("pkg/core.py", TYPED),
+        ("pkg/loose.py", UNTYPED),
+        ("tests/test_core.py", UNTYPED),
+        ("examples/demo.py", UNTYPED),
+    ]);
+    let bare = bare_mypy_errors(q.path(), &["."]);
+    assert!(!bare.is_empty());
+    let ours = our_mypy_findings(&analyze(q.path(), &["--format", "json"]).json());
+    assert_eq!(ours, bare, "our MyPy findings vs `mypy .`");
+}
