@@ -59,8 +59,8 @@ async fn the_base_config_tightens_the_gate_and_limits_annotations_to_changed_lin
         let base_run = t.expect_check_run(&base).await;
         assert_eq!(
             base_run.conclusion.as_deref(),
-            Some("failure"),
-            "whole code gated: the old minor finding fails `minor ≤ 0`"
+            Some("success"),
+            "a first analysis counts no finding, not even the old minor one against `minor ≤ 0`"
         );
 
         // The PR touches old.py below the old finding and adds a new unused import elsewhere.

@@ -194,15 +194,18 @@ async fn a_publish_failure_retries_publishing_not_the_analysis() {
     run_test(Options::default(), |t| async move {
         // Each publish attempt sends the PATCH up to four times (GitHub's 5xx are retried at
         // once); eight 502s fail two whole attempts, the third goes through.
+        let repo = t.repo("acme/gadgets");
+        let first = repo.commit("main", &[("app.py", "import os\n\nprint(os.sep)\n")]);
+        repo.push(None, &first).await;
+        t.expect_check_run(&first).await;
         t.github().fail_next("checks/update", 502, 8, &[]);
         let runs_before = t.ctx().engine.tool_runs();
-        let repo = t.repo("acme/gadgets");
-        // One minor finding (an unused import): annotated, and the gate still passes.
+        // One new minor finding (an unused import): annotated, and the gate still passes.
         let sha = repo.commit(
             "main",
             &[("app.py", "import os\nimport sys\n\nprint(os.sep)\n")],
         );
-        repo.push(None, &sha).await;
+        repo.push(Some(&first), &sha).await;
         let run = t.expect_check_run(&sha).await;
         assert_eq!(
             run.conclusion.as_deref(),

@@ -101,13 +101,16 @@ pub struct GateResult {
     pub conditions: Vec<Condition>,
     /// Why the verdict is neutral, when it is.
     pub reason: Option<String>,
+    /// What the reader should know about what was counted (a first analysis, say).
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// What the gate looks at.
 pub struct GateInput<'a> {
     /// Severities of the findings the gate counts: those new against the base, or all of
-    /// them when `whole_code` (no base to compare with).
-    pub new_severities: &'a [Severity],
+    /// them when `whole_code`; `None` counts no findings (a branch's first analysis).
+    pub new_severities: Option<&'a [Severity]>,
     /// The counted findings are the whole code's, not the change's: conditions say so.
     pub whole_code: bool,
     /// `None` when no backend produced a result: nothing to score, and the gate cannot pass.
@@ -126,12 +129,14 @@ fn fmt_score(x: f64) -> String {
 
 pub fn evaluate(config: &GateConfig, input: &GateInput<'_>) -> GateResult {
     let mut conditions = Vec::new();
-    for (&severity, &allowed) in config.new.iter().rev() {
-        let count = input
-            .new_severities
-            .iter()
-            .filter(|s| **s == severity)
-            .count() as u64;
+    let counted = input.new_severities.map_or(&[][..], |s| s);
+    for (&severity, &allowed) in config
+        .new
+        .iter()
+        .rev()
+        .filter(|_| input.new_severities.is_some())
+    {
+        let count = counted.iter().filter(|s| **s == severity).count() as u64;
         conditions.push(Condition {
             name: if input.whole_code {
                 format!("{severity} findings (whole code)")
@@ -178,6 +183,7 @@ pub fn evaluate(config: &GateConfig, input: &GateInput<'_>) -> GateResult {
         verdict,
         conditions,
         reason: None,
+        note: None,
     }
 }
 
@@ -223,6 +229,7 @@ pub fn neutral(reason: impl Into<String>) -> GateResult {
         verdict: Verdict::Neutral,
         conditions: Vec::new(),
         reason: Some(reason.into()),
+        note: None,
     }
 }
 
@@ -243,7 +250,7 @@ mod tests {
         evaluate(
             config,
             &GateInput {
-                new_severities: new,
+                new_severities: Some(new),
                 whole_code: false,
                 score: Some(&s),
                 base_score: base,
@@ -348,7 +355,7 @@ mod tests {
             evaluate(
                 c,
                 &GateInput {
-                    new_severities: &[],
+                    new_severities: Some(&[]),
                     whole_code: false,
                     score: Some(&s),
                     base_score: None,
@@ -411,7 +418,7 @@ mod tests {
         let r = evaluate(
             &GateConfig::default(),
             &GateInput {
-                new_severities: &[Severity::Major],
+                new_severities: Some(&[Severity::Major]),
                 whole_code: true,
                 score: Some(&s),
                 base_score: None,

@@ -10,11 +10,18 @@ use super::score::{score, Score};
 /// What the gate counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GateScope {
-    /// Findings new against the base (a pull request; `analyze --base`).
+    /// Findings new against the base (a pull request; a push with an analysed predecessor;
+    /// `analyze --base`).
     NewFindings,
-    /// Every open finding (a push to the default branch; `analyze` without a base).
+    /// Every open finding (`analyze` without a base).
     WholeCode,
+    /// A branch's first analysis, with no analysed predecessor: nothing is new, so only the
+    /// conditions on the whole code's score and grade apply.
+    FirstAnalysis,
 }
+
+/// Said in the gate of a branch's first analysis.
+pub const NO_BASELINE: &str = "No earlier analysis of this branch to compare with: this one is the baseline, so no finding counts as new and only the score and grade conditions apply.";
 
 /// The commit compared with.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +83,9 @@ pub fn judge(input: &JudgementInput<'_>) -> Judgement {
             let fixed = p.fixed.iter().map(|i| base.findings[*i].clone()).collect();
             (p.new, fixed)
         }
+        None if input.scope == GateScope::FirstAnalysis => {
+            (vec![false; input.head.len()], Vec::new())
+        }
         None => (vec![true; input.head.len()], Vec::new()),
     };
     let s = match input.backends {
@@ -103,17 +113,21 @@ pub fn judge(input: &JudgementInput<'_>) -> Judgement {
                 .filter(|(_, is_new)| input.scope == GateScope::WholeCode || **is_new)
                 .map(|(f, _)| f.severity)
                 .collect();
-            gate::evaluate(
+            let mut result = gate::evaluate(
                 input.gate,
                 &GateInput {
-                    new_severities: &counted,
+                    new_severities: (input.scope != GateScope::FirstAnalysis).then_some(&counted),
                     whole_code: input.scope == GateScope::WholeCode,
                     score: s.as_ref(),
                     base_score,
                     suppressions_added: input.suppressions_added,
                     failed_backends: failed,
                 },
-            )
+            );
+            if input.scope == GateScope::FirstAnalysis {
+                result.note = Some(NO_BASELINE.into());
+            }
+            result
         }
     };
     Judgement {
@@ -208,6 +222,37 @@ mod tests {
             (vec![true], None)
         );
         assert_eq!(no_base.gate.verdict, Verdict::Failure);
+    }
+
+    #[test]
+    fn a_first_analysis_counts_no_finding_and_says_why() {
+        let head = [f("a", Severity::Blocker), f("b", Severity::Major)];
+        let j = judged(&head, None, GateScope::FirstAnalysis);
+        assert_eq!(j.new, [false, false]);
+        assert_eq!(j.gate.verdict, Verdict::Success);
+        assert!(j.gate.conditions.is_empty(), "{:?}", j.gate.conditions);
+        assert_eq!(j.gate.note.as_deref(), Some(NO_BASELINE));
+        // The conditions on the whole code still apply.
+        let strict = GateConfig {
+            min_score: 99.0,
+            ..GateConfig::default()
+        };
+        let j = judge(&JudgementInput {
+            head: &head,
+            ncloc: 1000,
+            base: None,
+            diff: None,
+            scope: GateScope::FirstAnalysis,
+            gate: &strict,
+            backends: Applicability::Ran {
+                failed: &[],
+                any_succeeded: true,
+            },
+            suppressions_added: None,
+        });
+        assert_eq!(j.gate.verdict, Verdict::Failure);
+        assert_eq!(j.gate.conditions.len(), 1);
+        assert_eq!(j.gate.conditions[0].name, "score");
     }
 
     #[test]

@@ -62,7 +62,6 @@ impl Outcome {
             compared_sha: self.analysis.compared_sha.as_deref(),
             backends: &d.backends,
             max_annotations: d.max_annotations,
-            whole_code: d.whole_code,
             suppressions: d.suppressions.as_deref().unwrap_or(&[]),
             jail: d.jail.as_deref(),
             test_code: d.test_code.as_ref(),

@@ -28,8 +28,6 @@ pub struct Report<'a> {
     pub compared_sha: Option<&'a str>,
     pub backends: &'a [BackendReport],
     pub max_annotations: usize,
-    /// Push to the default branch: the gate looked at all open findings.
-    pub whole_code: bool,
     /// Inline suppressions the change added.
     pub suppressions: &'a [Suppression],
     /// How the tools ran, when not in the jail (said in every summary).
@@ -150,10 +148,10 @@ pub fn summary(r: &Report<'_>, annotated: usize, to_annotate: usize) -> String {
     ));
     if !r.gate.conditions.is_empty() {
         s.push_str(&super::gate_table(r.gate));
-        if r.whole_code {
-            s.push_str("\nA push to the default branch is gated on all open findings, not only new ones.\n");
-        }
         s.push('\n');
+    }
+    if let Some(note) = &r.gate.note {
+        s.push_str(&format!("{}\n\n", markdown::text(note)));
     }
     if r.gate.verdict == Verdict::Neutral {
         // Nothing was analysed: no score or grade to show, only why (above).

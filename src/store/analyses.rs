@@ -135,9 +135,6 @@ pub struct AnalysisDetails {
     pub score: Option<Score>,
     pub gate: Option<GateResult>,
     pub base_score: Option<f64>,
-    /// The gate counted every open finding, not only new ones.
-    #[serde(default)]
-    pub whole_code: bool,
     /// Suppressions the change added; `None` when there was no change to look at.
     pub suppressions: Option<Vec<Suppression>>,
     /// How the tools ran, when not in the jail.

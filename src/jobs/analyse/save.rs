@@ -78,11 +78,12 @@ pub(super) fn judge(
             ncloc: c.ncloc,
         }),
         diff,
-        // A push to the default branch is gated on all of its open findings.
-        scope: if job.is_pr {
+        // Like a pull request, a push is gated on what it changed; a branch's first analysis
+        // has nothing to compare with.
+        scope: if job.is_pr || compared.is_some() {
             GateScope::NewFindings
         } else {
-            GateScope::WholeCode
+            GateScope::FirstAnalysis
         },
         gate: &configured.gate,
         backends: applicability(head, &failed, &mut why),
@@ -126,7 +127,6 @@ pub(super) async fn save(
     result.details.max_annotations = cx
         .max_annotations
         .min(configured.config.report.max_annotations as usize);
-    result.details.whole_code = !job.is_pr;
     cx.store
         .save_analysis(job.analysis.id, &result, SINKS, cx.max_attempts)
         .await
@@ -166,7 +166,6 @@ pub(super) fn result_for(
             score: judged.score,
             gate: Some(judged.gate.clone()),
             base_score: judged.base_score,
-            whole_code: true,
             suppressions,
             test_code: Some(tree.test_code.clone()),
             jail: match cx.engine.jail.state() {

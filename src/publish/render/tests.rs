@@ -42,7 +42,7 @@ fn requests(findings: &[Finding], max: usize) -> Vec<Value> {
     let gate = evaluate(
         &GateConfig::default(),
         &GateInput {
-            new_severities: &sev,
+            new_severities: Some(&sev),
             whole_code: false,
             score: Some(&s),
             base_score: None,
@@ -59,7 +59,6 @@ fn requests(findings: &[Finding], max: usize) -> Vec<Value> {
         compared_sha: Some("0123456789abcdef"),
         backends: &[],
         max_annotations: max,
-        whole_code: false,
         suppressions: &[],
         jail: None,
         test_code: None,
