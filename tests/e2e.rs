@@ -167,17 +167,27 @@ async fn judged_on_what_it_adds(t: &Tester) {
     assert!(ack < Duration::from_secs(2), "webhook answered in {ack:?}");
     let run = t.expect_check_run(&pr.head).await;
     let elapsed = sent.elapsed();
+    let comment = t.expect_pr_comment(&pr).await;
     let requests = t.github().api_request_count() - requests_before;
     let git_requests = t.github().git_request_count() - git_before;
     println!(
         "webhook→completed check run: {elapsed:?} (202 after {ack:?}); GitHub API requests: {requests}; git HTTP requests: {git_requests}"
     );
+    let operations: Vec<String> = t.github().requests()[requests_before..]
+        .iter()
+        .map(|r| r.operation.clone().unwrap_or_default())
+        .collect();
     assert_eq!(
-        requests,
-        2,
-        "create in progress, then complete with the annotations: {:?}",
-        t.github().requests()
+        operations,
+        [
+            "checks/create",
+            "checks/update",
+            "apps/create-installation-access-token",
+            "issues/create-comment"
+        ],
+        "the check run created in progress and completed with the annotations, then the comment posted (with the first token for comments)"
     );
+    assert_eq!(requests, 4);
     assert_eq!(
         run.history.first().map(|h| h.status.as_str()),
         Some("in_progress"),
@@ -273,7 +283,12 @@ async fn judged_on_what_it_adds(t: &Tester) {
     );
     let jobs = t.store().jobs_of_analysis(analysis.id).await.unwrap();
     let kinds: Vec<JobKind> = jobs.iter().map(|j| j.kind).collect();
-    assert_eq!(kinds, [JobKind::Analyse, JobKind::Publish], "{jobs:?}");
+    // The analysis, then one publish job per sink: the check run and the comment.
+    assert_eq!(
+        kinds,
+        [JobKind::Analyse, JobKind::Publish, JobKind::Publish],
+        "{jobs:?}"
+    );
 
     // GitHub redelivers: nothing runs twice.
     let pr_payload = repo.pr_payload("opened", 1, &pr.head, &main1);
@@ -307,6 +322,15 @@ async fn judged_on_what_it_adds(t: &Tester) {
     let mut pr = pr;
     let head2 = pr.push(&[("feature.py", NEW_CLEAN)]).await;
     let run2 = t.expect_check_run(&head2).await;
+    // The same comment, edited: still exactly one, now showing the passing head.
+    let comment2 = t.expect_pr_comment(&pr).await;
+    assert_eq!(comment2.id, comment.id);
+    assert!(comment2.revision > comment.revision);
+    assert!(
+        comment2.body.contains("no new findings"),
+        "{}",
+        comment2.body
+    );
     assert_eq!(
         run2.conclusion.as_deref(),
         Some("success"),
@@ -354,6 +378,11 @@ async fn a_new_pull_request_test_takes_ten_lines() {
             .annotations
             .iter()
             .any(|a| a.message == "Undefined name `missing`"));
+        assert!(t
+            .expect_pr_comment(&pr)
+            .await
+            .body
+            .contains("Undefined name"));
     })
     .await;
 }

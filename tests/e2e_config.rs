@@ -30,6 +30,13 @@ async fn an_invalid_config_is_shown_with_its_key_and_line() {
             summary.contains(".flext-quality.toml:5") && summary.contains("min_scroe"),
             "{summary}"
         );
+        let comment = t.expect_pr_comment(&pr).await;
+        assert!(
+            comment.body.contains("could not analyse")
+                && comment.body.contains("config is invalid"),
+            "{}",
+            comment.body
+        );
         let analysis = t
             .store()
             .find_analysis(repo.id as i64, &pr.head)
@@ -92,6 +99,12 @@ async fn the_base_config_tightens_the_gate_and_limits_annotations_to_changed_lin
             .collect();
         // Changed lines: new.py line 1 (new), not old.py line 1 (unchanged line of an old finding).
         assert_eq!(paths, [("new.py", 1)], "{:?}", run.annotations);
+        let comment = t.expect_pr_comment(&pr).await;
+        assert!(
+            comment.body.contains("| new minor findings | 1 | ≤ 0 | ❌ |"),
+            "{}",
+            comment.body
+        );
     })
     .await;
 }
@@ -110,6 +123,12 @@ async fn nothing_to_analyse_is_neutral_with_the_reason() {
         assert!(
             summary.contains("nothing to analyse") && summary.contains("no Python files"),
             "{summary}"
+        );
+        let comment = t.expect_pr_comment(&pr).await;
+        assert!(
+            comment.body.contains("nothing to analyse"),
+            "{}",
+            comment.body
         );
     })
     .await;
@@ -144,6 +163,8 @@ async fn when_no_tool_ran_there_is_no_score_and_the_check_fails() {
             summary.contains("not all of them (`allow_backend_failure`)"),
             "{summary}"
         );
+        let comment = t.expect_pr_comment(&pr).await;
+        assert!(comment.body.contains("no tool ran"), "{}", comment.body);
         let analysis = t
             .store()
             .find_analysis(repo.id as i64, &pr.head)
@@ -151,6 +172,28 @@ async fn when_no_tool_ran_there_is_no_score_and_the_check_fails() {
             .unwrap()
             .unwrap();
         assert_eq!((analysis.score, analysis.grade), (None, None));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_repository_can_turn_the_comment_off() {
+    run_test(Options::default(), |t| async move {
+        let repo = t.repo("acme/quiet");
+        let base = repo.commit(
+            "main",
+            &[
+                ("a.py", "X = 1\n"),
+                (".flext-quality.toml", "[report]\npr_comment = false\n"),
+            ],
+        );
+        let pr = repo
+            .open_pr(1, &base, &[("b.py", "print(missing)\n")])
+            .await;
+        let run = t.expect_check_run(&pr.head).await;
+        assert_eq!(run.conclusion.as_deref(), Some("failure"));
+        t.wait_idle().await;
+        assert!(t.bot_comments(&pr).is_empty(), "{:?}", t.bot_comments(&pr));
     })
     .await;
 }

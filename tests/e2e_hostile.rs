@@ -44,6 +44,16 @@ async fn a_foreign_clone_url_gets_no_token_and_fails_with_the_reason() {
             .unwrap();
         let jobs = t.store().jobs_of_analysis(analysis.id).await.unwrap();
         assert_eq!(jobs[0].attempts, 1, "{jobs:?}");
+        // The pull request's comment says so too.
+        t.wait_idle().await;
+        let comments = t.github().issue_comments(&repo.owner, &repo.name, 1);
+        assert_eq!(comments.len(), 1, "{comments:?}");
+        let comment = t.github().consume_comment(comments[0].id).unwrap();
+        assert!(
+            comment.body.contains("could not analyse"),
+            "{}",
+            comment.body
+        );
     })
     .await;
 }
@@ -104,18 +114,34 @@ async fn finding_text_cannot_forge_the_summary_and_added_suppressions_are_listed
             summary.contains("`quiet.py:1`") && summary.contains("`quiet.py:2`"),
             "{summary}"
         );
+        // The comment cannot be forged either, and lists the same suppressions.
+        let comment = t.expect_pr_comment(&pr).await.body;
+        assert_eq!(
+            comment.lines().filter(|l| l.starts_with("### ")).count(),
+            1,
+            "{comment}"
+        );
+        assert_eq!(comment.matches("</details>").count(), 1, "{comment}");
+        assert!(
+            comment.contains("#### Suppressions this pull request adds (2)"),
+            "{comment}"
+        );
 
-        // Every token asked for one repository and only what an analysis needs.
+        // Every token asked for one repository and only what its job needs: analysing, or
+        // writing the comment.
         let requests = t.github().token_requests();
         assert!(!requests.is_empty());
-        for r in requests {
+        let analyse =
+            serde_json::json!({"checks": "write", "contents": "read", "metadata": "read"});
+        let converse = serde_json::json!({"pull_requests": "write", "metadata": "read"});
+        for r in &requests {
             assert_eq!(r["repository_ids"], serde_json::json!([repo.id]), "{r}");
-            assert_eq!(
-                r["permissions"],
-                serde_json::json!({"checks": "write", "contents": "read", "metadata": "read"}),
+            assert!(
+                r["permissions"] == analyse || r["permissions"] == converse,
                 "{r}"
             );
         }
+        assert!(requests.iter().any(|r| r["permissions"] == converse));
     })
     .await;
 }
@@ -148,6 +174,11 @@ async fn a_gate_on_suppressions_fails_a_change_that_adds_one() {
         assert!(
             summary.contains("| suppressions added | 1 | ≤ 0 | **fail** |"),
             "{summary}"
+        );
+        let comment = t.expect_pr_comment(&pr).await.body;
+        assert!(
+            comment.contains("| suppressions added | 1 | ≤ 0 | ❌ |"),
+            "{comment}"
         );
     })
     .await;

@@ -50,6 +50,9 @@ async fn an_inserted_copy_is_annotated_where_it_was_inserted() {
             run.annotations
         );
         assert!(run.summary.unwrap().contains("**1 new**, **0 fixed**"));
+        let comment = t.expect_pr_comment(&pr).await.body;
+        assert!(comment.contains("checks.py:1]"), "{comment}");
+        assert!(!comment.contains("checks.py:5]"), "{comment}");
     })
     .await;
 }
@@ -74,6 +77,8 @@ async fn a_renamed_file_brings_its_findings_along() {
         assert!(run.annotations.is_empty(), "{:?}", run.annotations);
         let summary = run.summary.unwrap();
         assert!(summary.contains("**0 new**, **0 fixed**"), "{summary}");
+        let comment = t.expect_pr_comment(&pr).await.body;
+        assert!(comment.contains("no new findings"), "{comment}");
     })
     .await;
 }
@@ -101,6 +106,7 @@ async fn asserts_in_tests_are_not_security_findings() {
             summary.contains("Counted differently: test code (1 file, `[paths] tests`): not reported there: 1 × bandit:B101."),
             "{summary}"
         );
+        t.expect_pr_comment(&pr).await;
     })
     .await;
 }

@@ -234,6 +234,26 @@ impl PullRequest {
             run.summary,
             server.logs()
         );
+        // And the pull request's one comment, once its publish job ran.
+        let started = Instant::now();
+        let comment = loop {
+            if let Some(c) = self
+                .github
+                .issue_comments("acme", "first", 1)
+                .into_iter()
+                .next()
+            {
+                break c;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no pull request comment:\n{}",
+                server.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let comment = self.github.consume_comment(comment.id).unwrap();
+        assert!(comment.body.contains("Undefined name"), "{}", comment.body);
     }
 }
 

@@ -115,6 +115,7 @@ text_enum!(
     /// Where an analysis's outcome is published; one outbox task per sink.
     Sink {
         CheckRun => "check_run",
+        PrComment => "pr_comment",
     }
 );
 

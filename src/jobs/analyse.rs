@@ -20,7 +20,15 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// The sinks an analysis of a commit publishes to.
-pub(super) const SINKS: &[Sink] = &[Sink::CheckRun];
+/// Where an analysis's outcome goes: its check run, and for a pull request the one comment
+/// (unless the repository config turns it off).
+pub(super) fn sinks(is_pr: bool, pr_comment: bool) -> Vec<Sink> {
+    let mut sinks = vec![Sink::CheckRun];
+    if is_pr && pr_comment {
+        sinks.push(Sink::PrComment);
+    }
+    sinks
+}
 
 /// An analysis being run: what it is about and how to reach GitHub for it.
 pub(super) struct Job {

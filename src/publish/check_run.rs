@@ -4,14 +4,13 @@
 //! Idempotent: the task remembers how many requests went through (`<check run id>#<sent>`), so
 //! a retry after a failed request sends only the rest and never repeats an annotation batch.
 
-use super::{render, Outcome, PublishContext, PublishError, PublishFuture, Publisher};
+use super::{client, render, Outcome, PublishContext, PublishError, PublishFuture, Publisher};
 use crate::domain::status::Sink;
 use crate::domain::time::rfc3339;
-use crate::github::app::{Access, TokenScope};
+use crate::github::app::Access;
 use crate::github::checks::{
     CheckStatus, Conclusion, CreateCheckRun, Output, UpdateCheckRun, CHECK_NAME,
 };
-use crate::github::client::InstallationClient;
 use crate::github::http::GitHubError;
 use crate::store::PublishTask;
 
@@ -39,34 +38,6 @@ pub fn classify(e: GitHubError) -> PublishError {
     } else {
         PublishError::Retry(e.into())
     }
-}
-
-/// The client for an outcome's repository, with the analysis job's permissions.
-pub fn client(
-    cx: &PublishContext,
-    outcome: &Outcome,
-    access: Access,
-) -> Result<InstallationClient, PublishError> {
-    let app = cx.github.clone().ok_or_else(|| {
-        PublishError::Permanent(
-            "the GitHub App is not configured (GITHUB_APP_ID and GITHUB_PRIVATE_KEY)".into(),
-        )
-    })?;
-    let installation = outcome
-        .analysis
-        .installation_id
-        .or(outcome.project.installation_id)
-        .ok_or_else(|| {
-            PublishError::Permanent(format!(
-                "{} has no known installation of the App",
-                outcome.project.full_name
-            ))
-        })?;
-    let scope = TokenScope {
-        repository_id: outcome.project.id,
-        access,
-    };
-    Ok(InstallationClient::new(app, installation, scope))
 }
 
 fn now() -> String {

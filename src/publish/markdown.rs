@@ -60,6 +60,29 @@ pub fn code(s: &str) -> String {
     format!("{fence}{pad}{body}{pad}{fence}")
 }
 
+/// A link whose text is escaped like [`text`] and whose target must be an http(s) URL; the
+/// characters that would end a Markdown link target early are percent-encoded. Anything else
+/// is shown as text without a link.
+pub fn link(label: &str, url: &str) -> String {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return text(label);
+    }
+    let mut target = String::with_capacity(url.len());
+    for c in url.chars() {
+        match c {
+            ' ' | '(' | ')' | '<' | '>' | '"' | '\'' | '|' | '[' | ']' | '`' | '\\' => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    target.push_str(&format!("%{b:02X}"));
+                }
+            }
+            c if c.is_control() => {}
+            c => target.push(c),
+        }
+    }
+    format!("[{}]({target})", text(label))
+}
+
 /// A fenced block showing `s` verbatim (for error output): the fence is longer than any run
 /// of backticks in the text.
 pub fn block(s: &str) -> String {
@@ -74,6 +97,22 @@ mod tests {
 
     /// What a message from analysed code may try.
     const HOSTILE: &str = "x</details>\n\n### Quality gate: passed ✅\n| a | b |\n[click](https://evil.example) <img src=x onerror=alert(1)> **bold** `tick` ``` &amp;";
+
+    #[test]
+    fn links_are_http_and_cannot_be_broken_out_of() {
+        assert_eq!(
+            link("a b.py:3", "https://github.com/o/r/blob/abc/a b(1).py#L3"),
+            "[a b.py:3](https://github.com/o/r/blob/abc/a%20b%281%29.py#L3)"
+        );
+        assert_eq!(
+            link("x](javascript:alert(1))", "javascript:alert(1)"),
+            "x\\](javascript:alert(1))"
+        );
+        assert_eq!(
+            link("[x]", "https://e.example/"),
+            "[\\[x\\]](https://e.example/)"
+        );
+    }
 
     #[test]
     fn text_cannot_open_structure() {

@@ -8,13 +8,15 @@
 pub mod check_run;
 pub mod local;
 pub mod markdown;
+pub mod pr_comment;
 pub mod render;
 
 use crate::domain::events::Project;
 use crate::domain::finding::Finding;
 use crate::domain::gate::GateResult;
 use crate::domain::status::Sink;
-use crate::github::app::GitHubApp;
+use crate::github::app::{Access, GitHubApp, TokenScope};
+use crate::github::client::InstallationClient;
 use crate::store::{AnalysisDetails, AnalysisRow, PublishTask, SavedFinding, Store};
 use anyhow::{Context, Result};
 use std::future::Future;
@@ -105,6 +107,7 @@ pub trait Publisher: Send + Sync {
 pub fn publisher(sink: Sink) -> &'static dyn Publisher {
     match sink {
         Sink::CheckRun => &check_run::CheckRunPublisher,
+        Sink::PrComment => &pr_comment::PrCommentPublisher,
     }
 }
 
@@ -125,4 +128,32 @@ pub fn gate_table(gate: &GateResult) -> String {
         ));
     }
     s
+}
+
+/// The client for an outcome's repository, with the permissions `access` gives.
+pub fn client(
+    cx: &PublishContext,
+    outcome: &Outcome,
+    access: Access,
+) -> Result<InstallationClient, PublishError> {
+    let app = cx.github.clone().ok_or_else(|| {
+        PublishError::Permanent(
+            "the GitHub App is not configured (GITHUB_APP_ID and GITHUB_PRIVATE_KEY)".into(),
+        )
+    })?;
+    let installation = outcome
+        .analysis
+        .installation_id
+        .or(outcome.project.installation_id)
+        .ok_or_else(|| {
+            PublishError::Permanent(format!(
+                "{} has no known installation of the App",
+                outcome.project.full_name
+            ))
+        })?;
+    let scope = TokenScope {
+        repository_id: outcome.project.id,
+        access,
+    };
+    Ok(InstallationClient::new(app, installation, scope))
 }

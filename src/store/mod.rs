@@ -8,6 +8,7 @@
 //! [`crate::domain::status`], stored as text.
 
 mod analyses;
+mod conversation;
 mod deliveries;
 mod jobs;
 mod projects;
@@ -16,6 +17,7 @@ mod publish;
 mod test_support;
 
 pub use analyses::*;
+pub use conversation::*;
 pub use deliveries::*;
 pub use jobs::*;
 pub use publish::*;

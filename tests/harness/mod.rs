@@ -7,4 +7,5 @@
 pub mod cli;
 pub mod db;
 pub mod dsl;
+pub mod talk;
 pub mod tools;

@@ -1,4 +1,4 @@
-//! The fake GitHub's check-run and issue-comment endpoints and the state they keep.
+//! The fake GitHub's check-run endpoints and the state they keep.
 //!
 //! Request bodies arrive here already validated against the OpenAPI description and
 //! authenticated; this module adds the stateful rules (see `fake_github.rs` for the list).
@@ -56,27 +56,6 @@ pub struct CheckRun {
     pub history: Vec<StatusChange>,
     /// Number of successful PATCH requests.
     pub update_count: usize,
-}
-
-/// A comment on an issue or pull request.
-#[derive(Debug, Clone)]
-pub struct IssueComment {
-    pub id: u64,
-    pub owner: String,
-    pub repo: String,
-    pub issue_number: u64,
-    pub user: String,
-    pub body: String,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl IssueComment {
-    pub(crate) fn is_on(&self, owner: &str, repo: &str, issue: u64) -> bool {
-        self.owner.eq_ignore_ascii_case(owner)
-            && self.repo.eq_ignore_ascii_case(repo)
-            && self.issue_number == issue
-    }
 }
 
 impl CheckRun {
@@ -171,52 +150,8 @@ impl CheckRun {
     }
 }
 
-pub(crate) fn insert_comment(
-    st: &mut State,
-    owner: &str,
-    repo: &str,
-    issue: u64,
-    user: &str,
-    body: &str,
-) -> u64 {
-    let id = st.next_comment_id;
-    st.next_comment_id += 1;
-    let now = format_rfc3339(unix_now());
-    st.comments.insert(
-        id,
-        IssueComment {
-            id,
-            owner: owner.to_string(),
-            repo: repo.to_string(),
-            issue_number: issue,
-            user: user.to_string(),
-            body: body.to_string(),
-            created_at: now.clone(),
-            updated_at: now,
-        },
-    );
-    id
-}
-
-fn comment_json(c: &IssueComment, base: &str) -> Value {
-    let repo_api = format!("{base}/repos/{}/{}", c.owner, c.repo);
-    let bot = c.user.ends_with("[bot]");
-    json!({
-        "id": c.id,
-        "node_id": format!("IC_{}", c.id),
-        "url": format!("{repo_api}/issues/comments/{}", c.id),
-        "html_url": format!("{base}/{}/{}/pull/{}#issuecomment-{}", c.owner, c.repo, c.issue_number, c.id),
-        "issue_url": format!("{repo_api}/issues/{}", c.issue_number),
-        "body": c.body,
-        "user": {"login": c.user, "type": if bot { "Bot" } else { "User" }},
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
-        "author_association": if bot { "NONE" } else { "MEMBER" },
-    })
-}
-
 /// GitHub's `per_page`/`page` pagination with a `Link` header.
-fn paginate(
+pub(crate) fn paginate(
     st: &State,
     path: &str,
     q: &HashMap<String, String>,
@@ -417,43 +352,6 @@ pub(crate) fn route(
             runs.sort_by_key(|r| std::cmp::Reverse(r.id));
             let items = runs.iter().map(|r| r.to_json(&base)).collect();
             paginate(st, &path, q, items, Some("check_runs"))
-        }
-        ("POST" | "GET", ["repos", owner, repo, "issues", number, "comments"]) => {
-            let Ok(number) = number.parse::<u64>() else {
-                return Some(not_found());
-            };
-            if method == "POST" {
-                let text = body["body"].as_str().unwrap_or_default();
-                let id = insert_comment(st, owner, repo, number, "flext-quality[bot]", text);
-                return Some(json_response(201, &comment_json(&st.comments[&id], &base)));
-            }
-            let items = st
-                .comments
-                .values()
-                .filter(|c| c.is_on(owner, repo, number))
-                .map(|c| comment_json(c, &base))
-                .collect();
-            paginate(st, &path, q, items, None)
-        }
-        ("GET" | "PATCH" | "DELETE", ["repos", owner, repo, "issues", "comments", id]) => {
-            let id = id.parse().unwrap_or(0);
-            let Some(c) = st.comments.get_mut(&id).filter(|c| {
-                c.owner.eq_ignore_ascii_case(owner) && c.repo.eq_ignore_ascii_case(repo)
-            }) else {
-                return Some(not_found());
-            };
-            match method {
-                "GET" => json_response(200, &comment_json(c, &base)),
-                "PATCH" => {
-                    c.body = body["body"].as_str().unwrap_or_default().to_string();
-                    c.updated_at = format_rfc3339(unix_now());
-                    json_response(200, &comment_json(c, &base))
-                }
-                _ => {
-                    st.comments.remove(&id);
-                    axum::response::IntoResponse::into_response(axum::http::StatusCode::NO_CONTENT)
-                }
-            }
         }
         _ => return None,
     };

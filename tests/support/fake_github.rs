@@ -34,7 +34,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-pub use super::checks::{Annotation, CheckRun, IssueComment, StatusChange};
+pub use super::checks::{Annotation, CheckRun, StatusChange};
+pub use super::conversation::IssueComment;
+use super::conversation::{self, Conversation};
 
 /// One API request as the fake answered it (git traffic is counted separately).
 #[derive(Debug, Clone)]
@@ -85,8 +87,8 @@ pub(crate) struct State {
     pub(crate) next_check_run_id: u64,
     consumed: HashSet<u64>,
     ignore_unconsumed: bool,
-    pub(crate) comments: BTreeMap<u64, IssueComment>,
-    pub(crate) next_comment_id: u64,
+    /// Comments and permissions (see `conversation.rs`).
+    pub(crate) talk: Conversation,
     violations: Vec<String>,
     requests: Vec<RecordedRequest>,
     pub(crate) git_requests: usize,
@@ -138,8 +140,7 @@ impl FakeGitHub {
             next_check_run_id: 4_000_000_001,
             consumed: HashSet::new(),
             ignore_unconsumed: false,
-            comments: BTreeMap::new(),
-            next_comment_id: 1_500_000_001,
+            talk: Conversation::default(),
             violations: Vec::new(),
             requests: Vec::new(),
             git_requests: 0,
@@ -267,10 +268,12 @@ impl FakeGitHub {
         run
     }
 
-    /// Check runs created but not consumed, as one line each.
+    /// Check runs and comments the app created (or changed) that no assertion consumed, as
+    /// one line each.
     pub fn unconsumed(&self) -> Vec<String> {
         let st = self.st();
-        st.check_runs
+        let mut lines: Vec<String> = st
+            .check_runs
             .values()
             .filter(|r| !st.consumed.contains(&r.id))
             .map(|r| {
@@ -279,7 +282,9 @@ impl FakeGitHub {
                     r.id, r.name, r.head_sha, r.status, r.conclusion, r.title
                 )
             })
-            .collect()
+            .collect();
+        lines.extend(st.talk.unconsumed());
+        lines
     }
 
     /// Do not panic on drop about check runs no assertion consumed.
@@ -287,9 +292,10 @@ impl FakeGitHub {
         self.st().ignore_unconsumed = true;
     }
 
-    /// Comments on an issue or pull request, oldest first.
+    /// Comments on an issue or pull request, oldest first (listing consumes nothing).
     pub fn issue_comments(&self, owner: &str, repo: &str, issue_number: u64) -> Vec<IssueComment> {
         self.st()
+            .talk
             .comments
             .values()
             .filter(|c| c.is_on(owner, repo, issue_number))
@@ -306,7 +312,26 @@ impl FakeGitHub {
         user: &str,
         body: &str,
     ) -> u64 {
-        checks::insert_comment(&mut self.st(), owner, repo, issue_number, user, body)
+        self.st().talk.insert(owner, repo, issue_number, user, body)
+    }
+
+    /// Marks a comment as checked by the test as it is now; returns it.
+    pub fn consume_comment(&self, id: u64) -> Option<IssueComment> {
+        let mut st = self.st();
+        let c = st.talk.comments.get(&id).cloned()?;
+        st.talk.consumed.insert(id, c.revision);
+        Some(c)
+    }
+
+    /// Gives `user` a permission on a repository (`admin`, `maintain`, `write`, `read`…).
+    pub fn set_permission(&self, owner: &str, repo: &str, user: &str, permission: &str) {
+        self.st().talk.permissions.insert(
+            (
+                format!("{owner}/{repo}").to_lowercase(),
+                user.to_lowercase(),
+            ),
+            permission.to_string(),
+        );
     }
 
     /// API requests answered so far (git requests excluded).
@@ -354,15 +379,16 @@ impl Drop for FakeGitHub {
             ));
         }
         if !st.ignore_unconsumed {
-            let unconsumed: Vec<String> = st
+            let mut unconsumed: Vec<String> = st
                 .check_runs
                 .values()
                 .filter(|r| !st.consumed.contains(&r.id))
                 .map(|r| format!("#{} {:?} on {} ({})", r.id, r.name, r.head_sha, r.status))
                 .collect();
+            unconsumed.extend(st.talk.unconsumed());
             if !unconsumed.is_empty() {
                 problems.push(format!(
-                    "check run(s) the app created that no assertion consumed (consume_check_run(), or ignore_unconsumed()):\n  {}",
+                    "check run(s) or comment(s) the app published that no assertion consumed (consume_check_run(), consume_comment(), or ignore_unconsumed()):\n  {}",
                     unconsumed.join("\n  ")
                 ));
             }
@@ -557,7 +583,8 @@ fn api_request(
             ),
             None => gh_error(404, "Not Found", doc),
         }),
-        _ => checks::route(st, method, &segs, &q, &body, doc),
+        _ => checks::route(st, method, &segs, &q, &body, doc)
+            .or_else(|| conversation::route(st, method, &segs, &q, &body, doc)),
     };
     resp.unwrap_or_else(|| {
         st.violation(

@@ -8,6 +8,7 @@
 pub mod app_key;
 pub mod auth;
 pub mod checks;
+pub mod conversation;
 pub mod fake_github;
 pub mod git_server;
 pub mod openapi;

@@ -1,7 +1,7 @@
 //! Stages 5 and 6 of an analysis: judging the commit (pure) and saving the result with one
 //! publish task per sink; and ending an analysis without a result.
 
-use super::{Compared, Configured, Job, SINKS};
+use super::{sinks, Compared, Configured, Job};
 use crate::analysis::engine::{BackendStatus, TreeAnalysis};
 use crate::analysis::jail::JailState;
 use crate::analysis::repo_config::Annotate;
@@ -30,7 +30,12 @@ pub(super) async fn config_failure(cx: &JobContext, job: &Job, error: &str) -> R
         ),
     };
     cx.store
-        .fail_analysis(job.analysis.id, &failure, SINKS, cx.max_attempts)
+        .fail_analysis(
+            job.analysis.id,
+            &failure,
+            &sinks(job.is_pr, true),
+            cx.max_attempts,
+        )
         .await
 }
 
@@ -128,7 +133,12 @@ pub(super) async fn save(
         .max_annotations
         .min(configured.config.report.max_annotations as usize);
     cx.store
-        .save_analysis(job.analysis.id, &result, SINKS, cx.max_attempts)
+        .save_analysis(
+            job.analysis.id,
+            &result,
+            &sinks(job.is_pr, configured.config.report.pr_comment),
+            cx.max_attempts,
+        )
         .await
 }
 
@@ -196,7 +206,12 @@ pub async fn give_up(
             markdown::text(reason)
         ),
     };
+    let is_pr = cx
+        .store
+        .get_analysis(analysis_id)
+        .await?
+        .is_some_and(|a| a.pr_number.is_some());
     cx.store
-        .fail_analysis(analysis_id, &failure, SINKS, cx.max_attempts)
+        .fail_analysis(analysis_id, &failure, &sinks(is_pr, true), cx.max_attempts)
         .await
 }
