@@ -33,6 +33,18 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "default https://api.github.com; GitHub Enterprise: https://HOST/api/v3",
     ),
     ("PORT", "HTTP port (default 3000)"),
+    (
+        "SLACK_WEBHOOK_URL",
+        "Slack incoming-webhook URL for state-change alerts (a secret)",
+    ),
+    (
+        "FLEXT_QUALITY_SECRET_KEY",
+        "a long random string; seals per-project secrets (Slack URLs) in the database",
+    ),
+    (
+        "FLEXT_QUALITY_RECONCILE_SECS",
+        "how often missed webhook deliveries are looked for and redelivered (default 600)",
+    ),
     ("PUBLIC_URL", "this server's public URL, for links"),
     (
         "FLEXT_QUALITY_DATA_DIR",
@@ -135,6 +147,12 @@ pub struct Settings {
     pub max_annotations: usize,
     pub max_tree_bytes: u64,
     pub max_tree_entries: u64,
+    /// The default destination of state-change alerts.
+    pub slack_webhook_url: Option<SecretString>,
+    /// Seals per-project secrets in the database.
+    pub secret_key: Option<SecretString>,
+    /// Seconds between looks for missed webhook deliveries (0: never).
+    pub reconcile_secs: u64,
 }
 
 /// The operator's policy, from `FLEXT_QUALITY_POLICY_FILE` (the `[rules]` and `[gate]` tables of
@@ -302,6 +320,9 @@ impl Settings {
             max_annotations: parse_var("FLEXT_QUALITY_MAX_ANNOTATIONS", 1000)?,
             max_tree_bytes: parse_var("FLEXT_QUALITY_MAX_TREE_BYTES", 2u64 << 30)?,
             max_tree_entries: parse_var("FLEXT_QUALITY_MAX_TREE_ENTRIES", 200_000)?,
+            slack_webhook_url: var("SLACK_WEBHOOK_URL").map(SecretString::from),
+            secret_key: var("FLEXT_QUALITY_SECRET_KEY").map(SecretString::from),
+            reconcile_secs: parse_var("FLEXT_QUALITY_RECONCILE_SECS", 600)?,
             data_dir: data_dir(),
         })
     }

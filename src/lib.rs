@@ -9,6 +9,7 @@ pub mod github;
 pub mod jobs;
 pub mod local;
 pub mod publish;
+pub mod secret_box;
 pub mod server;
 pub mod store;
 pub mod tools;

@@ -129,6 +129,28 @@ enum Command {
         #[command(subcommand)]
         action: ToolsAction,
     },
+    /// Settings of one project (a repository the App is installed on).
+    Project {
+        #[command(subcommand)]
+        action: ProjectAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectAction {
+    /// Send this project's state-change alerts to its own Slack incoming webhook instead of
+    /// SLACK_WEBHOOK_URL. The URL is stored sealed with FLEXT_QUALITY_SECRET_KEY.
+    #[command(after_help = variables_help(&["DATABASE_URL", "FLEXT_QUALITY_SECRET_KEY", "FLEXT_QUALITY_DATA_DIR"]))]
+    SetSlack {
+        /// The repository, `OWNER/NAME`.
+        repo: String,
+        /// The incoming-webhook URL; `-` reads it from standard input (keeps it out of the
+        /// shell history). Leave it out with --clear.
+        url: Option<String>,
+        /// Remove the project's own destination (alerts go to SLACK_WEBHOOK_URL again).
+        #[arg(long, conflicts_with = "url")]
+        clear: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -201,6 +223,8 @@ fn main() -> ExitCode {
         "GITHUB_PRIVATE_KEY",
         "GITHUB_WEBHOOK_SECRET",
         "DATABASE_URL",
+        "SLACK_WEBHOOK_URL",
+        "FLEXT_QUALITY_SECRET_KEY",
     ] {
         std::env::remove_var(secret);
     }
@@ -257,6 +281,31 @@ async fn run(
             action: ToolsAction::Install,
         } => {
             install_tools(&analysis).await?;
+        }
+        Command::Project {
+            action: ProjectAction::SetSlack { repo, url, clear },
+        } => {
+            let url = match (url.as_deref(), clear) {
+                (_, true) => None,
+                (Some("-"), _) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    Some(line.trim().to_owned())
+                }
+                (Some(u), _) => Some(u.to_owned()),
+                (None, false) => {
+                    eprintln!("error: give the webhook URL (or `-` to read it), or --clear");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let url = url.map(secrecy::SecretString::from);
+            match server::set_project_slack(&server_settings()?, &repo, url).await {
+                Ok(message) => println!("{message}"),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            }
         }
         Command::Analyse {
             path,

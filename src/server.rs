@@ -84,6 +84,57 @@ pub fn engine(
     }
 }
 
+/// Seals and opens per-project secrets, when `FLEXT_QUALITY_SECRET_KEY` is set.
+pub fn secret_box(settings: &Settings) -> Option<Arc<crate::secret_box::SecretBox>> {
+    settings
+        .secret_key
+        .as_ref()
+        .map(|k| Arc::new(crate::secret_box::SecretBox::new(k, SLACK_PURPOSE)))
+}
+
+/// `flext-quality project set-slack`: seals and stores (or clears) a project's own Slack
+/// destination; what was done, in one line.
+pub async fn set_project_slack(
+    settings: &Settings,
+    repo: &str,
+    url: Option<secrecy::SecretString>,
+) -> Result<String> {
+    use secrecy::ExposeSecret;
+    let store = open_store(settings).await?;
+    let project = store.find_project(repo).await?.with_context(|| {
+        format!("no project {repo}: the App must be installed on it (and a webhook received)")
+    })?;
+    let sealed = match &url {
+        None => None,
+        Some(u) => {
+            let text = u.expose_secret();
+            if !(text.starts_with("https://") || text.starts_with("http://")) {
+                anyhow::bail!("the Slack webhook URL must start with https://");
+            }
+            let secrets = secret_box(settings)
+                .context("FLEXT_QUALITY_SECRET_KEY is not set: it seals the URL in the database")?;
+            Some(secrets.seal(u)?)
+        }
+    };
+    store
+        .set_slack_webhook(project.id, sealed.as_deref())
+        .await?;
+    store.close().await;
+    Ok(match url {
+        Some(_) => format!(
+            "{}: alerts go to its own Slack webhook (stored sealed)",
+            project.full_name
+        ),
+        None => format!(
+            "{}: alerts go to SLACK_WEBHOOK_URL again",
+            project.full_name
+        ),
+    })
+}
+
+/// What sealed Slack URLs are for (a key per purpose).
+pub const SLACK_PURPOSE: &str = "project slack webhook";
+
 /// What the workers of this process share.
 pub fn job_context(
     settings: &Settings,
@@ -96,6 +147,9 @@ pub fn job_context(
             store: store.clone(),
             github: github.clone(),
             public_url: settings.public_url.clone(),
+            slack_default: settings.slack_webhook_url.clone(),
+            secrets: secret_box(settings),
+            http: reqwest::Client::new(),
         },
         store,
         github,

@@ -37,6 +37,8 @@ async fn a_push_is_gated_on_what_it_changed() {
             .summary
             .unwrap()
             .contains("| new major findings | 1 | ≤ 0 | **fail** |"));
+        t.wait_idle().await;
+        assert_eq!(t.slack().take().len(), 1, "the branch started failing");
 
         // A push that fixes it passes, though the old finding is still there.
         let third = repo.commit("main", &[("new.py", "OTHER = 1\n")]);
@@ -48,6 +50,8 @@ async fn a_push_is_gated_on_what_it_changed() {
             "{:?}",
             run.summary
         );
+        t.wait_idle().await;
+        assert_eq!(t.slack().take().len(), 1, "the branch recovered");
 
         // A config that finds more (every Ruff rule) does not make the old code new: the
         // commit replaced is judged again under it before comparing.

@@ -37,6 +37,7 @@ fn analysis_request(sha: &str, force: bool) -> AnalysisRequest {
         base_sha: Some("b".repeat(40)),
         pr_number: Some(3),
         force,
+        requested_by: Some("octocat".into()),
     }
 }
 
@@ -86,6 +87,7 @@ fn result(findings: Vec<(Finding, bool)>) -> AnalysisResult {
             })
             .collect(),
         fixed: vec![finding("E999", 9)],
+        notify: None,
     }
 }
 

@@ -40,3 +40,8 @@ CREATE TABLE checkpoints (
     value           BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL
 );
+
+-- Who pushed or asked (a GitHub login), for messages; what a job that is not an analysis or a
+-- publish task is for (a command from a comment), as JSON.
+ALTER TABLE analyses ADD COLUMN requested_by TEXT;
+ALTER TABLE jobs ADD COLUMN payload TEXT;

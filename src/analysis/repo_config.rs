@@ -47,6 +47,7 @@ pub struct RepoConfig {
     pub tests: TestCodePolicy,
     pub gate: GateConfig,
     pub report: ReportConfig,
+    pub notify: NotifyConfig,
 }
 
 impl Default for RepoConfig {
@@ -58,6 +59,7 @@ impl Default for RepoConfig {
             tests: TestCodePolicy::default(),
             gate: GateConfig::default(),
             report: ReportConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -137,6 +139,14 @@ impl Default for ReportConfig {
             pr_comment: true,
         }
     }
+}
+
+/// Who hears about what: the default branch's state changes always go to Slack (when a
+/// destination is set); pull requests only when asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NotifyConfig {
+    /// `[notify] pull_requests = "failure"`: a message for each failing pull request head.
+    pub pull_request_failures: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -244,7 +254,9 @@ pub fn parse_repo_config(text: &str, source: ConfigSource) -> Result<RepoConfig,
     cx.keys(
         root,
         &prefix,
-        &["backends", "paths", "rules", "tests", "gate", "report"],
+        &[
+            "backends", "paths", "rules", "tests", "gate", "report", "notify",
+        ],
     )?;
     if let Some(v) = root.get("backends") {
         config.backends = backends(&cx, cx.table(v, &key("backends"))?, &key("backends"))?;
@@ -279,6 +291,22 @@ pub fn parse_repo_config(text: &str, source: ConfigSource) -> Result<RepoConfig,
             &key("gate"),
             &mut config.gate,
         )?;
+    }
+    if let Some(v) = root.get("notify") {
+        let k = key("notify");
+        let t = cx.table(v, &k)?;
+        cx.keys(t, &format!("{k}."), &["pull_requests"])?;
+        if let Some(v) = t.get("pull_requests") {
+            let k = key("notify.pull_requests");
+            config.notify.pull_request_failures = match cx.string(v, &k)? {
+                "failure" => true,
+                "off" => false,
+                other => {
+                    let message = format!("unknown value `{other}` (expected failure or off)");
+                    return Err(cx.bad(v, &k, message));
+                }
+            };
+        }
     }
     if let Some(v) = root.get("report") {
         report(

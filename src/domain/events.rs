@@ -30,6 +30,8 @@ pub struct AnalysisRequest {
     pub pr_number: Option<i64>,
     /// A re-run asked for by a user: analyse again even if the commit was analysed.
     pub force: bool,
+    /// Who pushed, opened the pull request or asked for the run (a GitHub login).
+    pub requested_by: Option<String>,
 }
 
 /// What one delivery asks for.

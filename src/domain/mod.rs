@@ -12,6 +12,7 @@ pub mod finding;
 pub mod fingerprint;
 pub mod gate;
 pub mod judgement;
+pub mod notify;
 pub mod pairing;
 pub mod policy;
 pub mod score;

@@ -116,6 +116,7 @@ text_enum!(
     Sink {
         CheckRun => "check_run",
         PrComment => "pr_comment",
+        Slack => "slack",
     }
 );
 

@@ -55,6 +55,7 @@ pub fn interpret(event: &str, body: &[u8], our_app_id: Option<u64>) -> Result<In
                 &p.check_suite,
                 act == "rerequested",
                 Trigger::CheckSuite,
+                p.sender.map(|s| s.login),
             ) {
                 Some(r) => Event::Analyse(r),
                 None => ignored("check suite of a branch with no pull request".into()),
@@ -69,8 +70,10 @@ pub fn interpret(event: &str, body: &[u8], our_app_id: Option<u64>) -> Result<In
             } else {
                 let project = p.repository.project(p.installation.map(|i| i.id))?;
                 let suite = &p.check_run.check_suite;
-                let request = suite_request(project.clone(), suite, true, Trigger::CheckRun)
-                    .or_else(|| branch_request(project, suite));
+                let by = p.sender.map(|s| s.login);
+                let request =
+                    suite_request(project.clone(), suite, true, Trigger::CheckRun, by.clone())
+                        .or_else(|| branch_request(project, suite, by));
                 match request {
                     Some(r) => Event::Analyse(r),
                     None => ignored("nothing to re-run".into()),
@@ -135,6 +138,7 @@ fn typed(event: &str, action: &str, body: &[u8]) -> Result<Event, String> {
     };
     let installation_id =
         || installation.ok_or_else(|| "payload lacks `installation.id`".to_owned());
+    let sender = e.sender.as_ref().map(|s| s.login.clone());
     Ok(match &e.specific {
         WebhookEventPayload::PullRequest(p) => {
             let pr = &p.pull_request;
@@ -148,6 +152,7 @@ fn typed(event: &str, action: &str, body: &[u8]) -> Result<Event, String> {
                 base_sha: Some(pr.base.sha.clone()),
                 pr_number: Some(number),
                 force: false,
+                requested_by: sender.clone(),
             })
         }
         WebhookEventPayload::Push(p) => {
@@ -166,6 +171,7 @@ fn typed(event: &str, action: &str, body: &[u8]) -> Result<Event, String> {
                     base_sha: (p.before != ZERO_SHA).then(|| p.before.clone()),
                     pr_number: None,
                     force: false,
+                    requested_by: sender.clone(),
                 })
             }
         }
@@ -266,6 +272,12 @@ struct CheckSuitePayload {
     check_suite: CheckSuite,
     repository: RepositoryRef,
     installation: Option<InstallationRef>,
+    sender: Option<Login>,
+}
+
+#[derive(Deserialize)]
+struct Login {
+    login: String,
 }
 
 #[derive(Deserialize)]
@@ -279,6 +291,7 @@ struct CheckRunPayload {
     check_run: CheckRun,
     repository: RepositoryRef,
     installation: Option<InstallationRef>,
+    sender: Option<Login>,
 }
 
 /// The analysis a check suite asks for: its pull request's, the default branch's, or none.
@@ -287,6 +300,7 @@ fn suite_request(
     suite: &CheckSuite,
     force: bool,
     trigger: Trigger,
+    requested_by: Option<String>,
 ) -> Option<AnalysisRequest> {
     if let Some(pr) = suite.pull_requests.first() {
         return Some(AnalysisRequest {
@@ -298,6 +312,7 @@ fn suite_request(
             base_sha: Some(pr.base.sha.clone()),
             pr_number: Some(pr.number),
             force,
+            requested_by,
         });
     }
     if suite.head_branch.as_deref() == Some(project.default_branch.as_str()) {
@@ -310,13 +325,18 @@ fn suite_request(
             base_sha: None,
             pr_number: None,
             force,
+            requested_by,
         });
     }
     None
 }
 
 /// A re-run of our check on a branch without a pull request still runs.
-fn branch_request(project: Project, suite: &CheckSuite) -> Option<AnalysisRequest> {
+fn branch_request(
+    project: Project,
+    suite: &CheckSuite,
+    requested_by: Option<String>,
+) -> Option<AnalysisRequest> {
     let branch = suite.head_branch.as_ref()?;
     Some(AnalysisRequest {
         project,
@@ -327,5 +347,6 @@ fn branch_request(project: Project, suite: &CheckSuite) -> Option<AnalysisReques
         base_sha: None,
         pr_number: None,
         force: true,
+        requested_by,
     })
 }

@@ -52,6 +52,16 @@ impl JobContext {
 #[error("{0}")]
 pub struct Permanent(pub String);
 
+/// A service asked us to wait this long before trying again (Slack's `Retry-After`, a
+/// GitHub rate limit longer than a request may wait): the job is put back without counting
+/// the attempt.
+#[derive(Debug, thiserror::Error)]
+#[error("asked to wait {} s: {reason}", .wait.as_secs())]
+pub struct WaitAndRetry {
+    pub wait: Duration,
+    pub reason: String,
+}
+
 /// Back-off before attempt `attempts + 1`: 10 s, 40 s, 160 s … capped at 15 minutes.
 pub fn backoff(attempts: i64) -> Duration {
     let secs =

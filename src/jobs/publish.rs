@@ -1,7 +1,7 @@
 //! A publish job: runs one outbox task — one saved analysis to one sink — and records the
 //! attempt on the task. A failure here retries only the publishing, never the analysis.
 
-use super::{JobContext, Permanent};
+use super::{JobContext, Permanent, WaitAndRetry};
 use crate::domain::status::PublishState;
 use crate::publish::{publisher, Outcome, PublishError};
 use anyhow::{anyhow, Result};
@@ -34,6 +34,12 @@ pub async fn run(cx: &JobContext, task_id: i64, last_attempt: bool) -> Result<()
                 .finish_publish_attempt(task.id, PublishState::Failed, Some(&why))
                 .await?;
             Err(Permanent(why).into())
+        }
+        Err(PublishError::WaitAndRetry(wait, reason)) => {
+            cx.store
+                .finish_publish_attempt(task.id, PublishState::Pending, Some(&reason))
+                .await?;
+            Err(WaitAndRetry { wait, reason }.into())
         }
         Err(PublishError::Retry(e)) => {
             let state = if last_attempt {

@@ -1,7 +1,7 @@
 //! A worker: claims a job, keeps its lease alive while the job runs, and records the outcome —
 //! done, retried with back-off, or given up (an analysis's check run then says why).
 
-use super::{analyse, backoff, publish, JobContext, Permanent};
+use super::{analyse, backoff, publish, JobContext, Permanent, WaitAndRetry};
 use crate::domain::status::JobKind;
 use crate::store::ClaimedJob;
 use std::sync::Arc;
@@ -91,6 +91,19 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
             tracing::error!(%reason, "job deadline passed");
             give_up(cx, &job, "timed_out", &reason).await;
             let _ = cx.store.fail_job(job.id, owner, &reason).await;
+        }
+        Attempt::Failed(e) if e.chain().any(|c| c.is::<WaitAndRetry>()) => {
+            let wait = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<WaitAndRetry>())
+                .map_or(Duration::from_secs(60), |w| w.wait);
+            let reason = format!("{e:#}");
+            tracing::warn!(%reason, wait_s = wait.as_secs(), "asked to wait; trying again then");
+            let run_after = crate::store::now_ms() + wait.as_millis() as i64;
+            let _ = cx
+                .store
+                .postpone_job(job.id, owner, &reason, run_after)
+                .await;
         }
         Attempt::Failed(e) => {
             let reason = format!("{e:#}");

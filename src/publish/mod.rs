@@ -10,6 +10,7 @@ pub mod local;
 pub mod markdown;
 pub mod pr_comment;
 pub mod render;
+pub mod slack;
 
 use crate::domain::events::Project;
 use crate::domain::finding::Finding;
@@ -76,6 +77,12 @@ pub struct PublishContext {
     pub store: Store,
     pub github: Option<Arc<GitHubApp>>,
     pub public_url: Option<String>,
+    /// `SLACK_WEBHOOK_URL`, the default destination of state-change alerts.
+    pub slack_default: Option<secrecy::SecretString>,
+    /// Opens the per-project secrets sealed in the database.
+    pub secrets: Option<Arc<crate::secret_box::SecretBox>>,
+    /// For requests that are not to GitHub (Slack).
+    pub http: reqwest::Client,
 }
 
 /// Why an attempt to publish failed.
@@ -87,6 +94,9 @@ pub enum PublishError {
     /// Trying again cannot help (the App is not configured, the resource is gone).
     #[error("{0}")]
     Permanent(String),
+    /// The service asked us to wait this long (a rate limit); not a failed attempt.
+    #[error("asked to wait: {1}")]
+    WaitAndRetry(std::time::Duration, String),
 }
 
 pub type PublishFuture<'a> = Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'a>>;
@@ -108,6 +118,7 @@ pub fn publisher(sink: Sink) -> &'static dyn Publisher {
     match sink {
         Sink::CheckRun => &check_run::CheckRunPublisher,
         Sink::PrComment => &pr_comment::PrCommentPublisher,
+        Sink::Slack => &slack::SlackPublisher,
     }
 }
 

@@ -39,6 +39,8 @@ pub struct AnalysisRow {
     pub queued_at: i64,
     pub started_at: Option<i64>,
     pub completed_at: Option<i64>,
+    /// Who pushed or asked (a GitHub login).
+    pub requested_by: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -66,6 +68,7 @@ pub(super) struct Record {
     queued_at: i64,
     started_at: Option<i64>,
     completed_at: Option<i64>,
+    requested_by: Option<String>,
 }
 
 impl TryFrom<Record> for AnalysisRow {
@@ -106,6 +109,7 @@ impl TryFrom<Record> for AnalysisRow {
             queued_at: r.queued_at,
             started_at: r.started_at,
             completed_at: r.completed_at,
+            requested_by: r.requested_by,
         })
     }
 }
@@ -113,7 +117,7 @@ impl TryFrom<Record> for AnalysisRow {
 pub(super) const ANALYSIS_COLUMNS: &str =
     "id, project_id, sha, config_key, trigger, head_ref, base_ref, base_sha, compared_sha,
     pr_number, installation_id, status, check_run_id, ncloc, score, grade, verdict, new_count, fixed_count,
-    error, queued_at, started_at, completed_at";
+    error, queued_at, started_at, completed_at, requested_by";
 
 /// How an analysis ended without a result, for the check run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +180,8 @@ pub struct AnalysisResult {
     pub findings: Vec<SavedFinding>,
     /// Findings of the compared commit that this one no longer has.
     pub fixed: Vec<Finding>,
+    /// A change of state to tell (Slack), once per (project, transition, commit).
+    pub notify: Option<crate::domain::notify::Transition>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -427,7 +433,13 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context("saving analysis result")?;
-        create_publish_tasks(&mut tx, id, sinks, max_attempts).await?;
+        let mut sinks = sinks.to_vec();
+        if let Some(t) = result.notify {
+            if super::conversation::record_notification(&mut tx, id, t).await? {
+                sinks.push(Sink::Slack);
+            }
+        }
+        create_publish_tasks(&mut tx, id, &sinks, max_attempts).await?;
         tx.commit().await.context("committing analysis result")?;
         Ok(())
     }

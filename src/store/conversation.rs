@@ -3,7 +3,43 @@
 //! the state-change notifications sent at most once per (project, transition, commit).
 
 use super::{now_ms, Store};
+use crate::domain::gate::Verdict;
+use crate::domain::notify::{BranchState, Transition};
+use crate::domain::score::Grade;
 use anyhow::{Context, Result};
+use sqlx::AnyConnection;
+
+/// Records that `transition` is to be told for the analysed commit, in the caller's
+/// transaction; false when it was already (a re-run of the same commit tells nothing new).
+pub(super) async fn record_notification(
+    conn: &mut AnyConnection,
+    analysis_id: i64,
+    transition: Transition,
+) -> Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO notifications (project_id, sha, transition, analysis_id, state, created_at)
+         SELECT project_id, sha, $2, id, 'pending', $3 FROM analyses WHERE id = $1
+         ON CONFLICT (project_id, transition, sha) DO NOTHING",
+    )
+    .bind(analysis_id)
+    .bind(transition.as_str())
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await
+    .context("recording a notification")?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// A state change to tell, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: i64,
+    pub transition: Transition,
+    /// `pending`, `sent` or `failed`.
+    pub state: String,
+    pub detail: Option<String>,
+}
 
 /// The comment of one pull request, held by the caller until it calls
 /// [`Store::release_pr_comment`].
@@ -108,6 +144,73 @@ impl Store {
         .execute(&self.pool)
         .await
         .context("recording the pull request comment")?;
+        Ok(())
+    }
+
+    /// The branch's state as last published for `sha` (not a base analysed only to compare
+    /// with): what a push is compared with to tell a change of state.
+    pub async fn branch_state(&self, project_id: i64, sha: &str) -> Result<Option<BranchState>> {
+        let row: Option<(Option<String>, Option<String>, Option<f64>)> = sqlx::query_as(
+            "SELECT verdict, grade, score FROM analyses
+             WHERE project_id = $1 AND sha = $2 AND status = 'completed' AND trigger <> 'base'
+               AND pr_number IS NULL
+             ORDER BY completed_at DESC, id DESC LIMIT 1",
+        )
+        .bind(project_id)
+        .bind(sha)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a branch state")?;
+        let Some((Some(verdict), grade, score)) = row else {
+            return Ok(None);
+        };
+        let verdict = match verdict.as_str() {
+            "success" => Verdict::Success,
+            "failure" => Verdict::Failure,
+            _ => Verdict::Neutral,
+        };
+        Ok(Some(BranchState {
+            verdict,
+            grade: grade.and_then(|g| g.parse::<Grade>().ok()),
+            score,
+        }))
+    }
+
+    /// The state change an analysis is to tell, if any.
+    pub async fn notification_of(&self, analysis_id: i64) -> Result<Option<Notification>> {
+        let row: Option<(i64, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, transition, state, detail FROM notifications WHERE analysis_id = $1
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(analysis_id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a notification")?;
+        Ok(row.and_then(|(id, t, state, detail)| {
+            Some(Notification {
+                id,
+                transition: Transition::parse(&t)?,
+                state,
+                detail,
+            })
+        }))
+    }
+
+    /// Records how telling ended: `sent`, or `failed` with Slack's reason.
+    pub async fn finish_notification(
+        &self,
+        id: i64,
+        sent: bool,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE notifications SET state = $2, detail = $3, sent_at = $4 WHERE id = $1")
+            .bind(id)
+            .bind(if sent { "sent" } else { "failed" })
+            .bind(detail)
+            .bind(sent.then(now_ms))
+            .execute(&self.pool)
+            .await
+            .context("recording a notification")?;
         Ok(())
     }
 }

@@ -183,8 +183,8 @@ async fn enqueue_analysis(
         (Decision::Create, _) | (_, None) => {
             let (id,): (i64,) = sqlx::query_as(
                 "INSERT INTO analyses (project_id, sha, config_key, trigger, head_ref, base_ref, base_sha,
-                   pr_number, installation_id, status, queued_at)
-                 VALUES ($1, $2, '', $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                   pr_number, installation_id, status, queued_at, requested_by)
+                 VALUES ($1, $2, '', $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
             )
             .bind(r.project.id)
             .bind(&r.sha)
@@ -196,6 +196,7 @@ async fn enqueue_analysis(
             .bind(r.project.installation_id)
             .bind(AnalysisStatus::Queued.as_str())
             .bind(now)
+            .bind(&r.requested_by)
             .fetch_one(&mut *conn)
             .await
             .context("creating analysis")?;
@@ -223,7 +224,8 @@ async fn enqueue_analysis(
                 "UPDATE analyses SET status = $9, check_run_id = NULL, error = NULL, trigger = $2,
                    head_ref = COALESCE($3, head_ref), base_ref = COALESCE($4, base_ref),
                    base_sha = COALESCE($5, base_sha), pr_number = COALESCE($6, pr_number),
-                   installation_id = COALESCE($7, installation_id), queued_at = $8
+                   installation_id = COALESCE($7, installation_id), queued_at = $8,
+                   requested_by = COALESCE($10, requested_by)
                  WHERE id = $1",
             )
             .bind(e.id)
@@ -235,6 +237,7 @@ async fn enqueue_analysis(
             .bind(r.project.installation_id)
             .bind(now)
             .bind(AnalysisStatus::Queued.as_str())
+            .bind(&r.requested_by)
             .execute(&mut *conn)
             .await
             .context("re-queueing analysis")?;

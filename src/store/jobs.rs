@@ -165,6 +165,32 @@ impl Store {
         .await
     }
 
+    /// Puts a job back to run after `run_after` without counting this attempt: the service it
+    /// talks to asked us to wait (a rate limit), which says nothing about the job.
+    pub async fn postpone_job(
+        &self,
+        job_id: i64,
+        owner: &str,
+        reason: &str,
+        run_after: i64,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = attempts - 1, last_error = $3,
+               run_after = $4, lease_owner = NULL, lease_expires_at = NULL, updated_at = $5
+             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+        )
+        .bind(job_id)
+        .bind(owner)
+        .bind(reason)
+        .bind(run_after)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("postponing job {job_id}"))?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     async fn finish_job(
         &self,
         job_id: i64,

@@ -37,6 +37,44 @@ impl Store {
         .context("loading project")?;
         Ok(row.map(Project::from))
     }
+
+    /// A project by its `owner/name` (GitHub's names are case-insensitive).
+    pub async fn find_project(&self, full_name: &str) -> Result<Option<Project>> {
+        let row: Option<ProjectRow> = sqlx::query_as(
+            "SELECT id, installation_id, full_name, default_branch, clone_url FROM projects
+             WHERE LOWER(full_name) = LOWER($1)",
+        )
+        .bind(full_name)
+        .fetch_optional(&self.pool)
+        .await
+        .context("looking up a project")?;
+        Ok(row.map(Project::from))
+    }
+
+    /// Sets (sealed) or clears the project's own Slack destination.
+    pub async fn set_slack_webhook(&self, project_id: i64, sealed: Option<&str>) -> Result<bool> {
+        let n =
+            sqlx::query("UPDATE projects SET slack_webhook = $2, updated_at = $3 WHERE id = $1")
+                .bind(project_id)
+                .bind(sealed)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await
+                .context("setting a project's Slack destination")?
+                .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// The project's own Slack destination, sealed, if it has one.
+    pub async fn slack_webhook(&self, project_id: i64) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT slack_webhook FROM projects WHERE id = $1")
+                .bind(project_id)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a project's Slack destination")?;
+        Ok(row.and_then(|r| r.0))
+    }
 }
 
 pub(super) async fn upsert_installation(

@@ -21,6 +21,7 @@
 
 use super::db::TestDb;
 use super::tools::tools_dir;
+use crate::support::fake_slack::FakeSlack;
 use crate::support::git_server::git;
 use crate::support::{shared_app_key, CheckRun, FakeGitHub};
 use flext_quality::analysis::jail::SandboxSetting;
@@ -139,6 +140,7 @@ struct WorkerPool {
 
 struct Inner {
     github: FakeGitHub,
+    slack: FakeSlack,
     store: Store,
     url: String,
     http: reqwest::Client,
@@ -199,6 +201,7 @@ impl Tester {
         init_logs();
         let (private_pem, public_pem) = shared_app_key();
         let github = FakeGitHub::start(APP_ID, public_pem).await;
+        let slack = FakeSlack::start().await;
         let db = TestDb::new(options.dialect).await;
         let data = tempfile::tempdir().unwrap();
         let mut settings = Settings {
@@ -231,6 +234,9 @@ impl Tester {
             max_annotations: 1000,
             max_tree_bytes: 2 << 30,
             max_tree_entries: 200_000,
+            slack_webhook_url: Some(SecretString::from(slack.webhook_url())),
+            secret_key: Some(SecretString::from("a test server's secret key".to_owned())),
+            reconcile_secs: 0,
         };
         (options.settings)(&mut settings);
         let store = db.store.clone();
@@ -250,6 +256,7 @@ impl Tester {
         let (panic_tx, panics) = tokio::sync::mpsc::unbounded_channel();
         let t = Tester(Arc::new(Inner {
             github,
+            slack,
             store,
             url,
             http: reqwest::Client::new(),
@@ -276,6 +283,10 @@ impl Tester {
         &self.0.github
     }
 
+    pub fn slack(&self) -> &FakeSlack {
+        &self.0.slack
+    }
+
     pub fn store(&self) -> &Store {
         &self.0.store
     }
@@ -290,6 +301,17 @@ impl Tester {
 
     pub fn url(&self) -> &str {
         &self.0.url
+    }
+
+    /// The test database's URL, for starting the real binary on it.
+    pub fn database_url(&self) -> String {
+        self.0
+            .db
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|d| d.url.clone())
+            .expect("the database exists until teardown")
     }
 
     /// The test database's name, while it exists (PostgreSQL only).
@@ -483,7 +505,9 @@ impl Tester {
             db.cleanup().await;
         }
         let mut problems = Vec::new();
+        let slack = self.0.slack.audit();
         if check {
+            problems.extend(slack);
             problems.extend(self.0.github.unconsumed());
             problems.extend(
                 self.0

@@ -86,6 +86,9 @@ fn test_code_is_configurable() {
     assert_eq!(c.paths.tests, ["spec/"]);
     assert!(c.tests.ignore.is_empty());
     assert_eq!(c.tests.max_security_severity, Severity::Blocker);
+    assert!(!c.notify.pull_request_failures);
+    let n = flext("[notify]\npull_requests = \"failure\"\n").unwrap();
+    assert!(n.notify.pull_request_failures);
 }
 
 #[test]
@@ -178,7 +181,7 @@ fn each_kind_of_error_names_key_and_line() {
     let cases: &[(&str, &str)] = &[
         ("[backends]\nrufff = {}\n", ".flext-quality.toml:2: unknown key `backends.rufff` (expected one of: ruff, mypy, bandit, semgrep, clippy)"),
         ("\n\n[paths]\nexclude = []\ninclude = []\n", ".flext-quality.toml:5: unknown key `paths.include` (expected one of: exclude, tests)"),
-        ("command = \"rm -rf /\"\n", ".flext-quality.toml:1: unknown key `command` (expected one of: backends, paths, rules, tests, gate, report)"),
+        ("command = \"rm -rf /\"\n", ".flext-quality.toml:1: unknown key `command` (expected one of: backends, paths, rules, tests, gate, report, notify)"),
         ("[backends]\nclippy = { args = [\"--\"] }\n", ".flext-quality.toml:2: unknown key `backends.clippy.args` (expected one of: none)"),
         ("[backends.ruff]\nexecutable = \"/bin/sh\"\n", ".flext-quality.toml:2: unknown key `backends.ruff.executable` (expected one of: select, ignore, line_length)"),
         ("backends = [\"ruff\"]\n", ".flext-quality.toml:1: `backends` must be a table, not array"),
@@ -215,6 +218,8 @@ fn each_kind_of_error_names_key_and_line() {
         ("[paths]\ntests = [\"/\"]\n", ".flext-quality.toml:2: `paths.tests[0]`: `/` is empty"),
         ("[tests]\nignore = [\"B101\"]\n", ".flext-quality.toml:2: `tests.ignore[0]`: rule keys are `\"backend:RULE\"`, e.g. `\"ruff:E501\"`"),
         ("[tests]\nmax_security_severity = \"low\"\n", ".flext-quality.toml:2: `tests.max_security_severity`: unknown severity `low` (expected info, minor, major, critical or blocker)"),
+        ("[notify]\npull_requests = \"always\"\n", ".flext-quality.toml:2: `notify.pull_requests`: unknown value `always` (expected failure or off)"),
+        ("[notify]\nslack = \"#x\"\n", ".flext-quality.toml:2: unknown key `notify.slack` (expected one of: pull_requests)"),
         ("[tests]\nskip = []\n", ".flext-quality.toml:2: unknown key `tests.skip` (expected one of: ignore, max_security_severity)"),
     ];
     for (text, want) in cases {

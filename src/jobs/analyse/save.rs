@@ -10,6 +10,7 @@ use crate::domain::finding::Finding;
 use crate::domain::judgement::{
     self, Applicability, Baseline, GateScope, Judgement, JudgementInput,
 };
+use crate::domain::notify::{self, BranchState, Transition};
 use crate::domain::suppression::Suppression;
 use crate::jobs::JobContext;
 use crate::publish::markdown;
@@ -119,6 +120,7 @@ pub(super) async fn save(
         Annotate::All => true,
         Annotate::ChangedLines => diff.is_none_or(|d| d.touches(&f.path, f.start_line, f.end_line)),
     };
+    let notify = notification(cx, job, configured, j.judgement, j.compared_sha.as_deref()).await?;
     let mut result = result_for(
         cx,
         configured,
@@ -132,6 +134,7 @@ pub(super) async fn save(
     result.details.max_annotations = cx
         .max_annotations
         .min(configured.config.report.max_annotations as usize);
+    result.notify = notify;
     cx.store
         .save_analysis(
             job.analysis.id,
@@ -140,6 +143,39 @@ pub(super) async fn save(
             cx.max_attempts,
         )
         .await
+}
+
+/// The change of state this analysis tells, if there is somewhere to tell it: the default
+/// branch's against the commit it replaced; a pull request's failure when the repository asks.
+async fn notification(
+    cx: &JobContext,
+    job: &Job,
+    configured: &Configured,
+    judged: &Judgement,
+    compared_sha: Option<&str>,
+) -> Result<Option<Transition>> {
+    let project = job.project.id;
+    let has_destination =
+        cx.publish.slack_default.is_some() || cx.store.slack_webhook(project).await?.is_some();
+    if !has_destination {
+        return Ok(None);
+    }
+    if job.is_pr {
+        return Ok(notify::pull_request_transition(
+            configured.config.notify.pull_request_failures,
+            judged.gate.verdict,
+        ));
+    }
+    let after = BranchState {
+        verdict: judged.gate.verdict,
+        grade: judged.score.map(|s| s.grade),
+        score: judged.score.map(|s| s.score),
+    };
+    let before = match compared_sha {
+        Some(sha) if sha != job.analysis.sha => cx.store.branch_state(project, sha).await?,
+        _ => None,
+    };
+    Ok(notify::branch_transition(before.as_ref(), &after))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -188,6 +224,7 @@ pub(super) fn result_for(
         },
         findings,
         fixed: judged.fixed.clone(),
+        notify: None,
     }
 }
 

@@ -85,6 +85,7 @@ fn outcome(new: Vec<Finding>, fixed: Vec<Finding>, suppressions: Vec<Suppression
             queued_at: 0,
             started_at: None,
             completed_at: None,
+            requested_by: Some("octocat".into()),
         },
         details: AnalysisDetails {
             backends: vec![ruff],
