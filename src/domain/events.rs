@@ -61,4 +61,22 @@ pub enum Event {
     },
     ProjectRenamed(Project),
     Analyse(AnalysisRequest),
+    /// `/flext-quality rerun` on a pull request: run a fresh analysis of its head if `user`
+    /// may write to the repository (checked by the job, with GitHub).
+    RerunRequested {
+        project: Project,
+        pr_number: i64,
+        user: String,
+    },
+}
+
+/// What a command job is asked to do, as stored with the job.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    Rerun {
+        project_id: i64,
+        pr_number: i64,
+        user: String,
+    },
 }

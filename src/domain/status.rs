@@ -98,6 +98,8 @@ text_enum!(
         Analyse => "analyse",
         /// Publish one saved analysis to one sink (an outbox task).
         Publish => "publish",
+        /// A command from a comment (`/flext-quality rerun`).
+        Command => "command",
     }
 );
 

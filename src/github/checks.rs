@@ -86,6 +86,29 @@ pub struct Output {
     pub annotations: Vec<Annotation>,
 }
 
+/// A button on a check run; GitHub sends `check_run` `requested_action` with its identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    /// At most 20 characters.
+    pub label: String,
+    /// At most 40 characters.
+    pub description: String,
+    /// At most 20 characters.
+    pub identifier: String,
+}
+
+/// The identifier of our "Re-run" button.
+pub const RERUN_ACTION: &str = "rerun";
+
+/// The buttons on a completed flext-quality check run (GitHub allows three).
+pub fn actions() -> Vec<Action> {
+    vec![Action {
+        label: "Re-run".into(),
+        description: "Analyse this commit again".into(),
+        identifier: RERUN_ACTION.into(),
+    }]
+}
+
 /// `POST /repos/{owner}/{repo}/check-runs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CreateCheckRun {
@@ -116,6 +139,8 @@ pub struct UpdateCheckRun {
     pub completed_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Output>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -41,6 +41,22 @@ struct Permission {
     permission: String,
 }
 
+/// A pull request's head and base, as GitHub has them now.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRequest {
+    pub number: i64,
+    pub state: String,
+    pub head: Tip,
+    pub base: Tip,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tip {
+    pub sha: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+}
+
 /// A repository permission that may ask flext-quality to act (write and above).
 pub fn can_write(permission: &str) -> bool {
     matches!(permission, "admin" | "maintain" | "write")
@@ -104,6 +120,19 @@ impl InstallationClient {
             )
             .await?;
         Ok(())
+    }
+
+    pub async fn pull_request(
+        &self,
+        full_name: &str,
+        number: i64,
+    ) -> Result<PullRequest, GitHubError> {
+        self.request(
+            Method::GET,
+            &format!("/repos/{full_name}/pulls/{number}"),
+            None,
+        )
+        .await
     }
 
     /// `admin`, `maintain`, `write`, `triage`, `read` or `none`.

@@ -14,6 +14,9 @@ use serde::Deserialize;
 
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
+/// The comment that asks for a fresh analysis of a pull request's head.
+pub const RERUN_COMMAND: &str = "/flext-quality rerun";
+
 /// What a delivery was, and what it asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interpreted {
@@ -61,7 +64,16 @@ pub fn interpret(event: &str, body: &[u8], our_app_id: Option<u64>) -> Result<In
                 None => ignored("check suite of a branch with no pull request".into()),
             }
         }
-        ("check_run", "rerequested") => {
+        ("check_run", "requested_action")
+            if serde_json::from_slice::<RequestedAction>(body)
+                .map_err(|e| malformed(e.to_string()))?
+                .requested_action
+                .identifier
+                != crate::github::checks::RERUN_ACTION =>
+        {
+            ignored("a check run action that is not ours".into())
+        }
+        ("check_run", "rerequested" | "requested_action") => {
             let p: CheckRunPayload =
                 serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
             let app = p.check_run.app.map(|a| a.id);
@@ -78,6 +90,24 @@ pub fn interpret(event: &str, body: &[u8], our_app_id: Option<u64>) -> Result<In
                     Some(r) => Event::Analyse(r),
                     None => ignored("nothing to re-run".into()),
                 }
+            }
+        }
+        ("issue_comment", "created") => {
+            let p: IssueCommentPayload =
+                serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+            let command = p.comment.body.lines().next().unwrap_or("").trim();
+            if p.issue.pull_request.is_none() {
+                ignored("a comment on an issue, not a pull request".into())
+            } else if p.comment.user.kind == "Bot" {
+                ignored("a comment by a bot".into())
+            } else if command == RERUN_COMMAND {
+                Event::RerunRequested {
+                    project: p.repository.project(p.installation.map(|i| i.id))?,
+                    pr_number: p.issue.number,
+                    user: p.comment.user.login,
+                }
+            } else {
+                ignored("the comment is not a flext-quality command".into())
             }
         }
         (
@@ -278,6 +308,44 @@ struct CheckSuitePayload {
 #[derive(Deserialize)]
 struct Login {
     login: String,
+}
+
+#[derive(Deserialize)]
+struct RequestedAction {
+    requested_action: ActionId,
+}
+
+#[derive(Deserialize)]
+struct ActionId {
+    identifier: String,
+}
+
+#[derive(Deserialize)]
+struct IssueCommentPayload {
+    issue: IssueRef,
+    comment: CommentRef,
+    repository: RepositoryRef,
+    installation: Option<InstallationRef>,
+}
+
+#[derive(Deserialize)]
+struct IssueRef {
+    number: i64,
+    /// Present when the issue is a pull request.
+    pull_request: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct CommentRef {
+    body: String,
+    user: UserRef,
+}
+
+#[derive(Deserialize)]
+struct UserRef {
+    login: String,
+    #[serde(rename = "type")]
+    kind: String,
 }
 
 #[derive(Deserialize)]

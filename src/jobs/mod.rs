@@ -2,6 +2,7 @@
 //! (`analyse.rs`), a publish job runs one outbox task (`publish.rs`).
 
 pub mod analyse;
+pub mod command;
 pub mod publish;
 pub mod worker;
 

@@ -1,7 +1,7 @@
 //! A worker: claims a job, keeps its lease alive while the job runs, and records the outcome —
 //! done, retried with back-off, or given up (an analysis's check run then says why).
 
-use super::{analyse, backoff, publish, JobContext, Permanent, WaitAndRetry};
+use super::{analyse, backoff, command, publish, JobContext, Permanent, WaitAndRetry};
 use crate::domain::status::JobKind;
 use crate::store::ClaimedJob;
 use std::sync::Arc;
@@ -162,6 +162,7 @@ async fn attempt(cx: &JobContext, config: &WorkerConfig, job: &ClaimedJob) -> At
             (JobKind::Publish, _, Some(task)) => {
                 publish::run(cx, task, job.attempts >= job.max_attempts).await
             }
+            (JobKind::Command, _, _) => command::run(cx, job.payload.as_deref()).await,
             _ => Err(Permanent(format!("job {} names nothing to do", job.id)).into()),
         }
     };
@@ -189,6 +190,6 @@ async fn give_up(cx: &JobContext, job: &ClaimedJob, conclusion: &str, reason: &s
             tracing::error!(error = %format!("{e:#}"), "could not record the failed analysis");
         }
     } else {
-        tracing::error!(%reason, "publishing failed for good");
+        tracing::error!(%reason, kind = job.kind.as_str(), "job failed for good");
     }
 }

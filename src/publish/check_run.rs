@@ -56,6 +56,7 @@ fn completion(outcome: &Outcome) -> Result<Vec<UpdateCheckRun>, PublishError> {
                 summary: f.summary.clone(),
                 annotations: Vec::new(),
             }),
+            actions: crate::github::checks::actions(),
         }]);
     }
     let report = outcome.report().ok_or_else(|| {

@@ -325,6 +325,11 @@ pub fn completion_requests(r: &Report<'_>, completed_at: &str) -> Vec<UpdateChec
             status: (i == last).then_some(CheckStatus::Completed),
             conclusion: (i == last).then(|| conclusion(r.gate.verdict)),
             completed_at: (i == last).then(|| completed_at.to_owned()),
+            actions: if i == last {
+                crate::github::checks::actions()
+            } else {
+                Vec::new()
+            },
         })
         .collect()
 }

@@ -5,7 +5,7 @@
 
 use super::{jobs::insert_job, now_ms, projects, Store};
 use crate::domain::enqueue::{self, Decision};
-use crate::domain::events::{AnalysisRequest, Event};
+use crate::domain::events::{AnalysisRequest, Command, Event};
 use crate::domain::status::{AnalysisStatus, DeliveryOutcome, JobKind};
 use anyhow::{Context, Result};
 use sqlx::AnyConnection;
@@ -21,6 +21,8 @@ pub enum Accepted {
     Reused { analysis_id: i64 },
     /// Recorded (and bookkeeping applied) but no analysis needed.
     Recorded,
+    /// A command job was queued (it checks who asked before doing anything).
+    Command { job_id: i64 },
 }
 
 impl Accepted {
@@ -30,6 +32,7 @@ impl Accepted {
             Accepted::Enqueued { .. } => DeliveryOutcome::Enqueued,
             Accepted::Reused { .. } => DeliveryOutcome::Reused,
             Accepted::Recorded => DeliveryOutcome::Recorded,
+            Accepted::Command { .. } => DeliveryOutcome::Enqueued,
         }
     }
 }
@@ -88,6 +91,22 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Queues an analysis asked for by something other than a delivery (a command).
+    pub async fn enqueue_analysis(
+        &self,
+        request: &AnalysisRequest,
+        limits: JobLimits,
+    ) -> Result<Accepted> {
+        let mut tx = self.pool.begin().await?;
+        let accepted = enqueue_analysis(&mut tx, request, now_ms(), limits).await?;
+        tx.commit()
+            .await
+            .context("committing the queued analysis")?;
+        Ok(accepted)
+    }
+}
+
 async fn apply(
     conn: &mut AnyConnection,
     event: &Event,
@@ -125,6 +144,20 @@ async fn apply(
         }
         Event::ProjectRenamed(p) => projects::upsert_project(conn, p).await?,
         Event::Analyse(request) => return enqueue_analysis(conn, request, now, limits).await,
+        Event::RerunRequested {
+            project,
+            pr_number,
+            user,
+        } => {
+            projects::upsert_project(conn, project).await?;
+            let command = Command::Rerun {
+                project_id: project.id,
+                pr_number: *pr_number,
+                user: user.clone(),
+            };
+            let job_id = super::jobs::insert_command_job(conn, &command, limits, now).await?;
+            return Ok(Accepted::Command { job_id });
+        }
     }
     Ok(Accepted::Recorded)
 }

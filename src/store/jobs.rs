@@ -21,6 +21,8 @@ pub struct ClaimedJob {
     pub last_error: Option<String>,
     /// When the job must be finished (Unix ms); past it, it is given up.
     pub deadline_at: Option<i64>,
+    /// What a command job is for (JSON of [`crate::domain::events::Command`]).
+    pub payload: Option<String>,
     /// True when this claim took over a job whose previous worker stopped renewing its lease.
     #[sqlx(skip)]
     pub lease_was_expired: bool,
@@ -62,8 +64,32 @@ fn claim_sql(dialect: Dialect) -> String {
              ORDER BY run_after, id
              LIMIT 1
              {lock})
-         RETURNING id, kind, analysis_id, publish_task_id, attempts, max_attempts, last_error, deadline_at"
+         RETURNING id, kind, analysis_id, publish_task_id, attempts, max_attempts, last_error, deadline_at,
+           payload"
     )
+}
+
+/// Queues a command job (inside the caller's transaction).
+pub(super) async fn insert_command_job(
+    conn: &mut AnyConnection,
+    command: &crate::domain::events::Command,
+    limits: super::JobLimits,
+    now: i64,
+) -> Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO jobs (kind, state, attempts, max_attempts, run_after, deadline_at, payload,
+           created_at, updated_at)
+         VALUES ($1, 'queued', 0, $2, $3, $4, $5, $3, $3) RETURNING id",
+    )
+    .bind(JobKind::Command.as_str())
+    .bind(limits.max_attempts)
+    .bind(now)
+    .bind(now + limits.deadline_ms)
+    .bind(serde_json::to_string(command)?)
+    .fetch_one(conn)
+    .await
+    .context("enqueueing a command")?;
+    Ok(id)
 }
 
 /// Queues a job (inside the caller's transaction).

@@ -210,6 +210,10 @@ async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
                     };
                     format!("accepted; analysis {analysis_id} queued as job {job_id}{waiting}")
                 }
+                Accepted::Command { job_id } => {
+                    state.job_notify.notify_waiters();
+                    format!("accepted; command queued as job {job_id}")
+                }
                 Accepted::Reused { analysis_id } => {
                     format!("accepted; commit already analysed or queued (analysis {analysis_id})")
                 }

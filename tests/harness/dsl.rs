@@ -631,6 +631,9 @@ impl Repo {
         self.set_ref("refs/heads/feature", base);
         let head = self.commit("feature", files);
         self.set_ref(&format!("refs/pull/{number}/head"), &head);
+        self.t
+            .github()
+            .set_pull(&self.owner, &self.name, number, &head, "main", base);
         let (status, body) = self
             .t
             .webhook(
@@ -654,6 +657,14 @@ impl Pr {
         let head = self.repo.commit("feature", files);
         self.repo
             .set_ref(&format!("refs/pull/{}/head", self.number), &head);
+        self.repo.t.github().set_pull(
+            &self.repo.owner,
+            &self.repo.name,
+            self.number,
+            &head,
+            "main",
+            &self.base,
+        );
         self.head = head.clone();
         let payload = self
             .repo

@@ -66,3 +66,53 @@ impl Tester {
         self.webhook("issue_comment", &p).await
     }
 }
+
+impl Tester {
+    /// GitHub's `check_run` webhook for our latest check run on the pull request's head, with
+    /// `action` (`rerequested`, or `requested_action` pressing button `identifier`).
+    pub async fn check_run_event(
+        &self,
+        pr: &Pr,
+        action: &str,
+        identifier: Option<&str>,
+    ) -> (u16, String) {
+        let repo = pr.repo();
+        let mut p = repo.payload("check_run", "rerequested.payload.json");
+        p["action"] = action.into();
+        let run = self
+            .github()
+            .check_runs_for(&pr.head)
+            .into_iter()
+            .last()
+            .expect("a check run to act on");
+        p["check_run"]["id"] = run.id.into();
+        p["check_run"]["head_sha"] = pr.head.clone().into();
+        p["check_run"]["app"]["id"] = super::dsl::APP_ID.into();
+        p["check_run"]["check_suite"]["head_sha"] = pr.head.clone().into();
+        p["check_run"]["check_suite"]["head_branch"] = "feature".into();
+        p["check_run"]["check_suite"]["pull_requests"] = serde_json::json!([{
+            "number": pr.number,
+            "base": {"ref": "main", "sha": pr.base},
+            "head": {"ref": "feature", "sha": pr.head},
+        }]);
+        if let Some(id) = identifier {
+            p["requested_action"] = serde_json::json!({ "identifier": id });
+        }
+        self.webhook("check_run", &p).await
+    }
+
+    /// GitHub's `check_suite` `rerequested` webhook for the pull request's head ("Re-run all").
+    pub async fn rerequest_suite(&self, pr: &Pr) -> (u16, String) {
+        let repo = pr.repo();
+        let mut p = repo.payload("check_suite", "rerequested.payload.json");
+        p["check_suite"]["head_sha"] = pr.head.clone().into();
+        p["check_suite"]["head_branch"] = "feature".into();
+        p["check_suite"]["app"]["id"] = super::dsl::APP_ID.into();
+        p["check_suite"]["pull_requests"] = serde_json::json!([{
+            "number": pr.number,
+            "base": {"ref": "main", "sha": pr.base},
+            "head": {"ref": "feature", "sha": pr.head},
+        }]);
+        self.webhook("check_suite", &p).await
+    }
+}

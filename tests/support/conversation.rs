@@ -55,6 +55,16 @@ pub(crate) struct Conversation {
     pub(crate) consumed: HashMap<u64, u64>,
     /// (lower-case `owner/repo`, lower-case login) → permission.
     pub(crate) permissions: HashMap<(String, String), String>,
+    /// (lower-case `owner/repo`, number) → the pull request's head and base.
+    pub(crate) pulls: HashMap<(String, u64), Pull>,
+}
+
+/// A pull request as the fake knows it.
+#[derive(Debug, Clone)]
+pub struct Pull {
+    pub head: String,
+    pub base_ref: String,
+    pub base: String,
 }
 
 impl Conversation {
@@ -200,6 +210,24 @@ pub(crate) fn route(
                     axum::response::IntoResponse::into_response(axum::http::StatusCode::NO_CONTENT)
                 }
             }
+        }
+        ("GET", ["repos", owner, repo, "pulls", number]) => {
+            let key = (
+                format!("{owner}/{repo}").to_lowercase(),
+                number.parse().unwrap_or(0),
+            );
+            let Some(p) = st.talk.pulls.get(&key) else {
+                return Some(gh_error(404, "Not Found", doc));
+            };
+            json_response(
+                200,
+                &json!({
+                    "number": key.1,
+                    "state": "open",
+                    "head": {"sha": p.head, "ref": "feature"},
+                    "base": {"sha": p.base, "ref": p.base_ref},
+                }),
+            )
         }
         ("GET", ["repos", owner, repo, "collaborators", user, "permission"]) => {
             let key = (

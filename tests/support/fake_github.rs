@@ -323,6 +323,26 @@ impl FakeGitHub {
         Some(c)
     }
 
+    /// Records pull request `number` (its head and base), as GitHub's API shows it.
+    pub fn set_pull(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        head: &str,
+        base_ref: &str,
+        base: &str,
+    ) {
+        self.st().talk.pulls.insert(
+            (format!("{owner}/{repo}").to_lowercase(), number),
+            conversation::Pull {
+                head: head.to_string(),
+                base_ref: base_ref.to_string(),
+                base: base.to_string(),
+            },
+        );
+    }
+
     /// Gives `user` a permission on a repository (`admin`, `maintain`, `write`, `read`…).
     pub fn set_permission(&self, owner: &str, repo: &str, user: &str, permission: &str) {
         self.st().talk.permissions.insert(
