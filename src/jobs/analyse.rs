@@ -15,6 +15,7 @@ use crate::github::app::{Access, TokenScope};
 use crate::github::checks::{CheckStatus, CreateCheckRun, Output, UpdateCheckRun, CHECK_NAME};
 use crate::github::client::InstallationClient;
 use crate::store::AnalysisRow;
+use crate::store::Cancelled;
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -167,6 +168,9 @@ async fn start(cx: &JobContext, analysis_id: i64) -> Result<Job> {
     span.record("repo", project.full_name.as_str());
     span.record("sha", analysis.sha.as_str());
     let client = client(cx, &analysis, &project)?;
+    if !cx.store.mark_analysis_running(analysis.id).await? {
+        return Err(Cancelled.into());
+    }
     let output = Output {
         title: "Analysing…".into(),
         summary: "flext-quality is analysing this commit.".into(),
@@ -193,7 +197,26 @@ async fn start(cx: &JobContext, analysis_id: i64) -> Result<Job> {
                 .create_check_run(&project.full_name, &body)
                 .await
                 .context("creating the check run")?;
-            cx.store.set_check_run(analysis.id, id).await?;
+            if !cx.store.set_check_run(analysis.id, id).await? {
+                // Superseded while the check run was being created: end it here, as no one
+                // else knows it exists.
+                let done = UpdateCheckRun {
+                    status: Some(CheckStatus::Completed),
+                    conclusion: Some(crate::github::checks::Conclusion::Cancelled),
+                    completed_at: Some(rfc3339(unix_now())),
+                    output: Some(Output {
+                        title: "Superseded".into(),
+                        summary: "A newer head of the pull request is analysed instead.".into(),
+                        annotations: Vec::new(),
+                    }),
+                    ..UpdateCheckRun::default()
+                };
+                client
+                    .update_check_run(&project.full_name, id, &done)
+                    .await
+                    .context("completing a superseded check run")?;
+                return Err(Cancelled.into());
+            }
         }
         Some(id) => {
             let body = UpdateCheckRun {
@@ -207,7 +230,6 @@ async fn start(cx: &JobContext, analysis_id: i64) -> Result<Job> {
                 .context("marking the check run in progress")?;
         }
     }
-    cx.store.mark_analysis_running(analysis.id).await?;
     let is_pr = analysis.pr_number.is_some();
     let config_sha = if is_pr {
         analysis

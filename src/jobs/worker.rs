@@ -2,7 +2,7 @@
 //! done, retried with back-off, or given up (an analysis's check run then says why).
 
 use super::{analyse, backoff, command, publish, JobContext, Permanent, WaitAndRetry};
-use crate::domain::status::JobKind;
+use crate::domain::status::{JobKind, JobState};
 use crate::store::ClaimedJob;
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,9 +75,6 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
         tracing::warn!("taking over a job whose worker stopped renewing its lease");
     }
     match attempt(cx, config, &job).await {
-        Attempt::LeaseLost => {
-            tracing::warn!("lease lost to another worker; abandoning this attempt")
-        }
         Attempt::Done => {
             if let Err(e) = cx.store.complete_job(job.id, owner).await {
                 tracing::error!(error = %format!("{e:#}"), "could not mark job done");
@@ -91,6 +88,19 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
             tracing::error!(%reason, "job deadline passed");
             give_up(cx, &job, "timed_out", &reason).await;
             let _ = cx.store.fail_job(job.id, owner, &reason).await;
+        }
+        Attempt::Failed(e) if e.chain().any(|c| c.is::<crate::store::Cancelled>()) => {
+            tracing::info!("the analysis was superseded; its work is dropped");
+            let _ = cx.store.fail_job(job.id, owner, "cancelled").await;
+        }
+        Attempt::LeaseLost => {
+            // A cancelled job loses its lease at the next renewal: say which it was.
+            match cx.store.get_job_state(job.id).await {
+                Ok(Some(JobState::Cancelled)) => {
+                    tracing::info!("cancelled (superseded); its tools were stopped")
+                }
+                _ => tracing::warn!("lease lost to another worker; abandoning this attempt"),
+            }
         }
         Attempt::Failed(e) if e.chain().any(|c| c.is::<WaitAndRetry>()) => {
             let wait = e

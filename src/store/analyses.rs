@@ -119,6 +119,11 @@ pub(super) const ANALYSIS_COLUMNS: &str =
     pr_number, installation_id, status, check_run_id, ncloc, score, grade, verdict, new_count, fixed_count,
     error, queued_at, started_at, completed_at, requested_by";
 
+/// The analysis was cancelled (superseded) while it ran: nothing of it is kept.
+#[derive(Debug, thiserror::Error)]
+#[error("the analysis was cancelled: a newer head superseded it")]
+pub struct Cancelled;
+
 /// How an analysis ended without a result, for the check run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
@@ -304,25 +309,34 @@ impl Store {
             .context("base analysis vanished")
     }
 
-    pub async fn mark_analysis_running(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE analyses SET status = $3, started_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now_ms())
-            .bind(AnalysisStatus::Running.as_str())
-            .execute(&self.pool)
-            .await
-            .context("marking analysis running")?;
-        Ok(())
+    /// Marks the analysis running; false when it was cancelled (superseded).
+    pub async fn mark_analysis_running(&self, id: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE analyses SET status = $3, started_at = $2
+             WHERE id = $1 AND status <> 'cancelled'",
+        )
+        .bind(id)
+        .bind(now_ms())
+        .bind(AnalysisStatus::Running.as_str())
+        .execute(&self.pool)
+        .await
+        .context("marking analysis running")?
+        .rows_affected();
+        Ok(n == 1)
     }
 
-    pub async fn set_check_run(&self, analysis_id: i64, check_run_id: i64) -> Result<()> {
-        sqlx::query("UPDATE analyses SET check_run_id = $2 WHERE id = $1")
-            .bind(analysis_id)
-            .bind(check_run_id)
-            .execute(&self.pool)
-            .await
-            .context("saving check run id")?;
-        Ok(())
+    /// Records the analysis's check run; false when the analysis was cancelled meanwhile.
+    pub async fn set_check_run(&self, analysis_id: i64, check_run_id: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE analyses SET check_run_id = $2 WHERE id = $1 AND status <> 'cancelled'",
+        )
+        .bind(analysis_id)
+        .bind(check_run_id)
+        .execute(&self.pool)
+        .await
+        .context("saving check run id")?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     /// Ends an analysis without a result and queues its publishing (the check run then says
@@ -337,8 +351,9 @@ impl Store {
         let mut details = self.analysis_details(id).await?;
         details.failure = Some(failure.clone());
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE analyses SET status = $2, error = $3, details = $4, completed_at = $5 WHERE id = $1",
+        let marked = sqlx::query(
+            "UPDATE analyses SET status = $2, error = $3, details = $4, completed_at = $5
+             WHERE id = $1 AND status <> 'cancelled'",
         )
         .bind(id)
         .bind(AnalysisStatus::Failed.as_str())
@@ -347,7 +362,12 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx)
         .await
-        .context("marking analysis failed")?;
+        .context("marking analysis failed")?
+        .rows_affected();
+        if marked == 0 {
+            // Cancelled (superseded) meanwhile: that ending stands.
+            return Ok(());
+        }
         create_publish_tasks(&mut tx, id, sinks, max_attempts).await?;
         tx.commit()
             .await
@@ -407,12 +427,12 @@ impl Store {
             .context("saving a finding")?;
         }
         let s = &result.score;
-        sqlx::query(
+        let saved = sqlx::query(
             "UPDATE analyses SET status = $2, compared_sha = $3, tool_versions = $4, config_key = $5,
                ncloc = $6, score = $7, grade = $8, deduction_security = $9,
                deduction_reliability = $10, deduction_maintainability = $11, verdict = $12,
                new_count = $13, fixed_count = $14, details = $15, error = NULL, completed_at = $16
-             WHERE id = $1",
+             WHERE id = $1 AND status <> 'cancelled'",
         )
         .bind(id)
         .bind(AnalysisStatus::Completed.as_str())
@@ -432,7 +452,12 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx)
         .await
-        .context("saving analysis result")?;
+        .context("saving analysis result")?
+        .rows_affected();
+        if saved == 0 {
+            // Cancelled (superseded) while it ran: the rollback keeps its findings out too.
+            return Err(anyhow::Error::new(Cancelled));
+        }
         let mut sinks = sinks.to_vec();
         if let Some(t) = result.notify {
             if super::conversation::record_notification(&mut tx, id, t).await? {

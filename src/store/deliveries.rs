@@ -178,6 +178,18 @@ async fn enqueue_analysis(
     limits: JobLimits,
 ) -> Result<Accepted> {
     projects::upsert_project(&mut *conn, &r.project).await?;
+    if let Some(pr) = r.pr_number {
+        let cancelled =
+            super::cancel::supersede(&mut *conn, r.project.id, pr, &r.sha, limits.max_attempts)
+                .await?;
+        if !cancelled.is_empty() {
+            tracing::info!(
+                ?cancelled,
+                pr,
+                "superseded analyses of the old head cancelled"
+            );
+        }
+    }
     let existing: Option<ExistingRow> = sqlx::query_as(
         "SELECT id, status, check_run_id, pr_number FROM analyses
          WHERE project_id = $1 AND sha = $2 ORDER BY id DESC LIMIT 1",

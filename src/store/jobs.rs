@@ -191,6 +191,17 @@ impl Store {
         .await
     }
 
+    /// A job's state now (a worker that lost its lease asks whether it was cancelled).
+    pub async fn get_job_state(&self, job_id: i64) -> Result<Option<JobState>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT state FROM jobs WHERE id = $1")
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading a job's state")?;
+        row.map(|(s,)| s.parse().map_err(anyhow::Error::msg))
+            .transpose()
+    }
+
     /// Puts a job back to run after `run_after` without counting this attempt: the service it
     /// talks to asked us to wait (a rate limit), which says nothing about the job.
     pub async fn postpone_job(

@@ -8,6 +8,7 @@
 //! [`crate::domain::status`], stored as text.
 
 mod analyses;
+mod cancel;
 mod conversation;
 mod deliveries;
 mod jobs;
