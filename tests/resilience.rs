@@ -318,3 +318,37 @@ async fn a_job_past_its_deadline_is_stopped_and_says_so() {
     })
     .await;
 }
+
+/// The sweep: an analysis whose job ended (or died) without ending it is given up when a
+/// worker starts, and its check run completed `timed_out` with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_starting_sweeps_analyses_nobody_finished() {
+    let options = Options {
+        workers: 0,
+        ..Options::default()
+    };
+    run_test(options, |t| async move {
+        let (repo, sha) = pushed(&t).await;
+        let id = analysis_id(&t, &repo, &sha).await;
+        // Its job ended without ending the analysis, long ago.
+        t.store()
+            .execute_admin(&format!(
+                "UPDATE jobs SET state = 'failed', deadline_at = 1 WHERE analysis_id = {id}"
+            ))
+            .await
+            .unwrap();
+        t.start_workers(1).await;
+        let run = t.expect_check_run(&sha).await;
+        assert_eq!(
+            run.conclusion.as_deref(),
+            Some("timed_out"),
+            "{:?}",
+            run.summary
+        );
+        assert!(run
+            .summary
+            .unwrap()
+            .contains("no worker is running it any more"));
+    })
+    .await;
+}

@@ -4,6 +4,7 @@
 pub mod analyse;
 pub mod command;
 pub mod publish;
+pub mod sweep;
 pub mod worker;
 
 use crate::analysis::engine::Engine;

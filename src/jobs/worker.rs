@@ -23,9 +23,24 @@ pub async fn run_worker(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let lease_ms = config.lease.as_millis() as i64;
+    // Once at start (a restart after a crash finds what the dead workers left), then now and
+    // then while running.
+    let mut next_sweep = tokio::time::Instant::now();
     loop {
         if *shutdown.borrow() {
             return;
+        }
+        if tokio::time::Instant::now() >= next_sweep {
+            next_sweep = tokio::time::Instant::now() + super::sweep::SWEEP_EVERY;
+            match super::sweep::sweep(&cx).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(worker = %config.name, swept = n, "stuck analyses given up")
+                }
+                Err(e) => {
+                    tracing::error!(worker = %config.name, error = %format!("{e:#}"), "sweep failed")
+                }
+            }
         }
         let claimed = match cx.store.claim_job(&config.name, lease_ms).await {
             Ok(c) => c,

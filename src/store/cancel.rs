@@ -12,6 +12,60 @@ use crate::domain::status::Sink;
 use anyhow::{Context, Result};
 use sqlx::AnyConnection;
 
+/// An analysis left queued or running past its job's deadline with nobody working on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stuck {
+    pub analysis_id: i64,
+    /// Its newest job, if it still has one.
+    pub job_id: Option<i64>,
+}
+
+impl super::Store {
+    /// Analyses still queued or running whose newest job is past its deadline and not held by
+    /// a live lease (or that have no job at all and were queued longer than a deadline ago).
+    pub async fn stuck_analyses(&self, now: i64) -> Result<Vec<Stuck>> {
+        let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT a.id, j.id FROM analyses a
+             LEFT JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE analysis_id = a.id)
+             WHERE a.status IN ('queued', 'running') AND a.trigger <> 'base'
+               AND ((j.id IS NULL AND a.queued_at < $2)
+                 OR (j.deadline_at < $1
+                     AND (j.state NOT IN ('queued', 'running')
+                          OR j.state = 'queued'
+                          OR j.lease_expires_at IS NULL
+                          OR j.lease_expires_at < $1)))",
+        )
+        .bind(now)
+        .bind(now - 24 * 3600 * 1000)
+        .fetch_all(&self.pool)
+        .await
+        .context("looking for stuck analyses")?;
+        Ok(rows
+            .into_iter()
+            .map(|(analysis_id, job_id)| Stuck {
+                analysis_id,
+                job_id,
+            })
+            .collect())
+    }
+
+    /// Ends a stuck job as failed with the reason, whoever last held it.
+    pub async fn end_stuck_job(&self, job_id: i64, reason: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'failed', last_error = $2, lease_owner = NULL,
+               lease_expires_at = NULL, updated_at = $3
+             WHERE id = $1 AND state IN ('queued', 'running')",
+        )
+        .bind(job_id)
+        .bind(reason)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .context("ending a stuck job")?;
+        Ok(())
+    }
+}
+
 /// Cancels the analyses of pull request `pr_number` for heads other than `new_sha`; their ids.
 pub(super) async fn supersede(
     conn: &mut AnyConnection,

@@ -18,6 +18,7 @@ mod publish;
 mod test_support;
 
 pub use analyses::*;
+pub use cancel::Stuck;
 pub use conversation::*;
 pub use deliveries::*;
 pub use jobs::*;

@@ -7,5 +7,6 @@
 pub mod cli;
 pub mod db;
 pub mod dsl;
+pub mod server;
 pub mod talk;
 pub mod tools;
