@@ -352,3 +352,46 @@ async fn a_worker_starting_sweeps_analyses_nobody_finished() {
     })
     .await;
 }
+
+/// GitHub's limits are the installation's, not a request's: a rate limit on one repository's
+/// request holds every request of that installation until the reset, and content-creating
+/// requests go one at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_limit_pauses_the_whole_installation_and_writes_go_one_at_a_time() {
+    let options = Options {
+        workers: 4,
+        ..Options::default()
+    };
+    run_test(options, |t| async move {
+        t.github().slow_writes(Duration::from_millis(150));
+        t.github()
+            .fail_next("checks/create", 429, 1, &[("retry-after", "2")]);
+        let one = t.repo("acme/one");
+        let two = t.repo("acme/two");
+        let a = one.commit("main", &[("a.py", "X = 1\n")]);
+        let b = two.commit("main", &[("b.py", "Y = 2\n")]);
+        tokio::join!(one.push(None, &a), two.push(None, &b));
+        t.expect_check_run(&a).await;
+        t.expect_check_run(&b).await;
+
+        let requests = t.github().requests();
+        let limited = requests
+            .iter()
+            .find(|r| r.status == 429)
+            .expect("the injected rate limit")
+            .at;
+        let during: Vec<String> = requests
+            .iter()
+            .filter(|r| r.at > limited)
+            .filter(|r| r.at.duration_since(limited).unwrap() < Duration::from_millis(1900))
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(during.is_empty(), "sent during the pause: {during:?}");
+        assert_eq!(
+            t.github().max_writes_in_flight(harness::dsl::INSTALLATION),
+            1,
+            "one content-creating request at a time"
+        );
+    })
+    .await;
+}

@@ -25,6 +25,8 @@ pub struct GitHubApp {
     api_url: String,
     http: reqwest::Client,
     tokens: Mutex<HashMap<(i64, TokenScope), CachedToken>>,
+    /// Rate-limit pauses and the one writer slot, per installation.
+    pub(crate) throttle: super::throttle::Throttle,
 }
 
 /// What an installation token may do: act on one repository, with only the permissions a job
@@ -88,6 +90,7 @@ impl GitHubApp {
             api_url: api_url.trim_end_matches('/').to_owned(),
             http,
             tokens: Mutex::new(HashMap::new()),
+            throttle: Default::default(),
         })
     }
 
@@ -141,15 +144,24 @@ impl GitHubApp {
             "repository_ids": [scope.repository_id],
             "permissions": scope.access.permissions(),
         });
-        let response = send_with_retries(|| {
-            self.http
-                .post(&url)
-                .bearer_auth(jwt.expose_secret())
-                .header("Accept", "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28")
-                .json(&body)
-        })
-        .await?;
+        let response = loop {
+            self.throttle.wait(installation_id).await?;
+            let sent = send_with_retries(|| {
+                self.http
+                    .post(&url)
+                    .bearer_auth(jwt.expose_secret())
+                    .header("Accept", "application/vnd.github+json")
+                    .header("X-GitHub-Api-Version", "2022-11-28")
+                    .json(&body)
+            })
+            .await;
+            match sent {
+                Err(GitHubError::RateLimited { wait, message }) => {
+                    self.throttle.pause(installation_id, wait, &message)
+                }
+                other => break other?,
+            }
+        };
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             token: String,

@@ -164,6 +164,40 @@ impl InstallationClient {
         Ok(created.id)
     }
 
+    /// Our check run on `sha` for `external_id` (an analysis id) that is not completed yet: one a
+    /// worker created and died before recording.
+    pub async fn find_open_check_run(
+        &self,
+        full_name: &str,
+        sha: &str,
+        external_id: &str,
+    ) -> Result<Option<i64>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Listed {
+            id: i64,
+            status: String,
+            external_id: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct List {
+            check_runs: Vec<Listed>,
+        }
+        let list: List = self
+            .request(
+                Method::GET,
+                &format!(
+                    "/repos/{full_name}/commits/{sha}/check-runs?check_name={CHECK_NAME}&filter=all&per_page=100"
+                ),
+                None,
+            )
+            .await?;
+        Ok(list
+            .check_runs
+            .into_iter()
+            .find(|r| r.status != "completed" && r.external_id.as_deref() == Some(external_id))
+            .map(|r| r.id))
+    }
+
     pub async fn update_check_run(
         &self,
         full_name: &str,

@@ -37,7 +37,17 @@ impl InstallationClient {
         body: Option<&serde_json::Value>,
     ) -> Result<T, GitHubError> {
         let url = format!("{}{}", self.app.api_url(), path);
-        for refreshed in [false, true] {
+        let throttle = &self.app.throttle;
+        // One content-creating request of an installation at a time, held across its retries.
+        let _writer = if method == reqwest::Method::GET {
+            None
+        } else {
+            Some(throttle.writer(self.installation_id).await)
+        };
+        let mut refreshed = false;
+        let mut limited = 0;
+        loop {
+            throttle.wait(self.installation_id).await?;
             let token = self.token().await?;
             let result = send_with_retries(|| {
                 let mut r = self
@@ -54,8 +64,17 @@ impl InstallationClient {
             })
             .await;
             match result {
+                Err(GitHubError::RateLimited { wait, message }) => {
+                    // Every request of this installation waits, not only this one.
+                    throttle.pause(self.installation_id, wait, &message);
+                    limited += 1;
+                    if limited >= 5 {
+                        return Err(GitHubError::RateLimited { wait, message });
+                    }
+                }
                 Err(e) if e.status() == Some(401) && !refreshed => {
                     // The cached token may have been revoked; fetch a new one once.
+                    refreshed = true;
                     self.app
                         .forget_token(self.installation_id, self.scope)
                         .await;
@@ -69,6 +88,5 @@ impl InstallationClient {
                 }
             }
         }
-        unreachable!("the loop returns on its second pass")
     }
 }

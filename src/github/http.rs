@@ -1,11 +1,15 @@
 //! Sending requests to GitHub with GitHub's retry rules: 5xx and transport errors retried with
-//! back-off, 403/429 rate limits waited out (`retry-after`, `x-ratelimit-reset`). Errors carry
-//! GitHub's message but never a request's headers (which hold tokens).
+//! back-off; a rate limit (primary: `x-ratelimit-remaining: 0` with `x-ratelimit-reset`;
+//! secondary: 403/429 with `retry-after`, or the "secondary rate limit" message) is returned as
+//! [`GitHubError::RateLimited`] so the caller pauses the whole installation (see
+//! [`super::throttle`]). Errors carry GitHub's message but never a request's headers (which
+//! hold tokens).
 
 use std::time::Duration;
 
-/// Longest we wait for a rate limit to reset inside one job; beyond it the job is retried later.
-const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// Longest we wait for a rate limit to reset inside one job; beyond it the job is put back to
+/// run after the reset.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 const ATTEMPTS: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +27,9 @@ pub enum GitHubError {
     Decode(String),
     #[error("{0}")]
     Local(String),
+    /// GitHub asked us to wait this long before the next request.
+    #[error("GitHub rate limit: wait {} s ({message})", .wait.as_secs())]
+    RateLimited { wait: Duration, message: String },
 }
 
 impl GitHubError {
@@ -41,15 +48,18 @@ impl GitHubError {
     }
 }
 
-/// How long GitHub asks us to wait before trying again, if it is a rate limit.
-fn rate_limit_wait(response: &reqwest::Response) -> Option<Duration> {
-    let status = response.status().as_u16();
+/// How long GitHub asks us to wait before trying again, if the answer is a rate limit;
+/// `message` is GitHub's message (a secondary limit may say so only there).
+fn rate_limit_wait(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    message: &str,
+) -> Option<Duration> {
     if status != 403 && status != 429 {
         return None;
     }
     let header = |name: &str| {
-        response
-            .headers()
+        headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -65,8 +75,10 @@ fn rate_limit_wait(response: &reqwest::Response) -> Option<Duration> {
         let reset = header("x-ratelimit-reset").unwrap_or(now + 60);
         return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
     }
-    // A 429 without headers is still a rate limit; GitHub says to wait at least a minute.
-    (status == 429).then_some(Duration::from_secs(60))
+    // Without headers: a 429 is still a limit, and so is a 403 that says "secondary rate
+    // limit"; GitHub says to wait at least a minute.
+    let secondary = message.to_lowercase().contains("secondary rate limit");
+    (status == 429 || secondary).then_some(Duration::from_secs(60))
 }
 
 /// Sends a request built by `build`, retrying transient failures. Errors carry GitHub's message
@@ -98,24 +110,24 @@ where
         if status.is_success() {
             return Ok(response);
         }
-        let wait = rate_limit_wait(&response);
-        let retryable = status.is_server_error() || wait.is_some();
-        if retryable && attempt < ATTEMPTS {
-            let wait = wait.unwrap_or(delay);
-            if wait <= MAX_RATE_LIMIT_WAIT {
-                tracing::warn!(%method, %path, status = status.as_u16(), wait_ms = wait.as_millis() as u64, attempt,
-                    "GitHub asked us to retry");
-                tokio::time::sleep(wait).await;
-                delay *= 2;
-                attempt += 1;
-                continue;
-            }
-        }
+        let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
         let message = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
             .unwrap_or_else(|| text.chars().take(300).collect());
+        if let Some(wait) = rate_limit_wait(status.as_u16(), &headers, &message) {
+            tracing::warn!(%method, %path, status = status.as_u16(), wait_ms = wait.as_millis() as u64,
+                "GitHub rate limit");
+            return Err(GitHubError::RateLimited { wait, message });
+        }
+        if status.is_server_error() && attempt < ATTEMPTS {
+            tracing::warn!(%method, %path, status = status.as_u16(), attempt, "GitHub answered 5xx; retrying");
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+            attempt += 1;
+            continue;
+        }
         return Err(GitHubError::Status {
             status: status.as_u16(),
             method,

@@ -16,6 +16,7 @@ pub mod comments;
 pub mod http;
 pub mod payloads;
 pub mod signature;
+pub mod throttle;
 
 /// The web address of the GitHub an API URL belongs to, for links people click:
 /// `https://api.github.com` → `https://github.com`, GitHub Enterprise's `https://host/api/v3`

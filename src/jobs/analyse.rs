@@ -176,7 +176,20 @@ async fn start(cx: &JobContext, analysis_id: i64) -> Result<Job> {
         summary: "flext-quality is analysing this commit.".into(),
         annotations: Vec::new(),
     };
-    match analysis.check_run_id {
+    // A previous attempt may have created the check run and died before recording it.
+    let orphan = match (analysis.check_run_id, analysis.started_at) {
+        (None, Some(_)) => client
+            .find_open_check_run(&project.full_name, &analysis.sha, &analysis.id.to_string())
+            .await
+            .context("looking for the check run of an earlier attempt")?,
+        _ => None,
+    };
+    if let Some(id) = orphan {
+        if !cx.store.set_check_run(analysis.id, id).await? {
+            return Err(Cancelled.into());
+        }
+    }
+    match analysis.check_run_id.or(orphan) {
         None => {
             let body = CreateCheckRun {
                 name: CHECK_NAME.into(),

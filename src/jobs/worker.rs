@@ -65,6 +65,21 @@ pub async fn run_worker(
     }
 }
 
+/// How long a service asked us to wait, if the error says so: a [`WaitAndRetry`], or a GitHub
+/// rate limit longer than a job waits in place.
+fn asked_to_wait(e: &anyhow::Error) -> Option<Duration> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<WaitAndRetry>()
+            .map(|w| w.wait)
+            .or_else(
+                || match c.downcast_ref::<crate::github::http::GitHubError>() {
+                    Some(crate::github::http::GitHubError::RateLimited { wait, .. }) => Some(*wait),
+                    _ => None,
+                },
+            )
+    })
+}
+
 /// What became of one attempt.
 enum Attempt {
     Done,
@@ -117,11 +132,8 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
                 _ => tracing::warn!("lease lost to another worker; abandoning this attempt"),
             }
         }
-        Attempt::Failed(e) if e.chain().any(|c| c.is::<WaitAndRetry>()) => {
-            let wait = e
-                .chain()
-                .find_map(|c| c.downcast_ref::<WaitAndRetry>())
-                .map_or(Duration::from_secs(60), |w| w.wait);
+        Attempt::Failed(e) if asked_to_wait(&e).is_some() => {
+            let wait = asked_to_wait(&e).unwrap_or(Duration::from_secs(60));
             let reason = format!("{e:#}");
             tracing::warn!(%reason, wait_s = wait.as_secs(), "asked to wait; trying again then");
             let run_after = crate::store::now_ms() + wait.as_millis() as i64;

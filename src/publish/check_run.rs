@@ -33,6 +33,9 @@ impl Publisher for CheckRunPublisher {
 
 /// A GitHub error as a publishing error: refusals will not heal, the rest may.
 pub fn classify(e: GitHubError) -> PublishError {
+    if let GitHubError::RateLimited { wait, message } = e {
+        return PublishError::WaitAndRetry(wait, format!("GitHub rate limit: {message}"));
+    }
     if e.cannot_heal() {
         PublishError::Permanent(e.to_string())
     } else {

@@ -473,6 +473,8 @@ impl Tester {
                 started.elapsed() < Duration::from_secs(120),
                 "no {count} completed check run(s) on {sha} after 120 s: {runs:?}"
             );
+            // Retry back-offs are the app's to choose, not the test's to sit through.
+            self.0.store.make_all_runnable_now().await.unwrap();
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

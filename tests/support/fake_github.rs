@@ -22,6 +22,7 @@ use super::auth::{access_token, git_request};
 use super::checks;
 use super::git_server;
 use super::openapi::{self, Operation};
+use super::routing::{parse_query, percent_decode, required_permission};
 use axum::body::Body;
 use axum::extract::{Request, State as AxState};
 use axum::http::HeaderMap;
@@ -93,6 +94,9 @@ pub(crate) struct State {
     requests: Vec<RecordedRequest>,
     pub(crate) git_requests: usize,
     faults: Vec<Fault>,
+    writes_in_flight: HashMap<u64, usize>,
+    max_writes_in_flight: HashMap<u64, usize>,
+    slow_writes: Option<std::time::Duration>,
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -144,6 +148,9 @@ impl FakeGitHub {
             violations: Vec::new(),
             requests: Vec::new(),
             git_requests: 0,
+            writes_in_flight: HashMap::new(),
+            max_writes_in_flight: HashMap::new(),
+            slow_writes: None,
             faults: Vec::new(),
         }));
         let app = Router::new().fallback(handle).with_state(state.clone());
@@ -170,8 +177,9 @@ impl FakeGitHub {
     }
 
     /// Register an installation with access to `repos` as `(owner, name, repository id)`.
+    /// Installs the App on `repos` (added to the installation's repositories).
     pub fn add_installation(&self, installation_id: u64, repos: &[(&str, &str, u64)]) {
-        let repos = repos
+        let repos: Vec<RepoRef> = repos
             .iter()
             .map(|(o, n, id)| RepoRef {
                 owner: o.to_string(),
@@ -179,7 +187,14 @@ impl FakeGitHub {
                 id: *id,
             })
             .collect();
-        self.st().installations.insert(installation_id, repos);
+        let mut st = self.st();
+        let listed = st.installations.entry(installation_id).or_default();
+        for r in repos {
+            let r: RepoRef = r;
+            if !listed.iter().any(|l| l.id == r.id) {
+                listed.push(r);
+            }
+        }
     }
 
     /// Create an empty bare repository served at [`FakeGitHub::clone_url`].
@@ -367,6 +382,20 @@ impl FakeGitHub {
         self.st().git_requests
     }
 
+    /// Content-creating requests of an installation take `delay` each (to see overlaps).
+    pub fn slow_writes(&self, delay: std::time::Duration) {
+        self.st().slow_writes = Some(delay);
+    }
+
+    /// The most content-creating requests of `installation` ever in flight at once.
+    pub fn max_writes_in_flight(&self, installation: u64) -> usize {
+        self.st()
+            .max_writes_in_flight
+            .get(&installation)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Answer the next `count` requests matching `target` with `status` and extra `headers`.
     /// `target` is a path prefix (starts with `/`, also matches `/git/...`) or an OpenAPI
     /// operationId such as `checks/update`.
@@ -484,6 +513,36 @@ async fn handle(AxState(state): AxState<Shared>, req: Request) -> Response {
     if path.starts_with("/git/") {
         return git_request(&state, &method, &path, &query, &parts.headers, body).await;
     }
+    // Content-creating requests of one installation in flight at once (an integration should
+    // send them one at a time); a test can make them slow to see overlaps.
+    let writing = method != "GET" && path.starts_with("/repos/");
+    let installation = writing
+        .then(|| {
+            let st = lock(&state);
+            parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("token "))
+                .and_then(|t| st.tokens.get(t))
+                .map(|t| t.installation_id)
+        })
+        .flatten();
+    if let Some(inst) = installation {
+        let (delay, now) = {
+            let mut st = lock(&state);
+            let n = st.writes_in_flight.entry(inst).or_insert(0);
+            *n += 1;
+            let now = *n;
+            let max = st.max_writes_in_flight.entry(inst).or_insert(0);
+            *max = (*max).max(now);
+            (st.slow_writes, now)
+        };
+        let _ = now;
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+    }
     let op = openapi::spec().find(&method, &path);
     let resp = api_request(
         &mut lock(&state),
@@ -494,6 +553,11 @@ async fn handle(AxState(state): AxState<Shared>, req: Request) -> Response {
         &body,
         op,
     );
+    if let Some(inst) = installation {
+        if let Some(n) = lock(&state).writes_in_flight.get_mut(&inst) {
+            *n -= 1;
+        }
+    }
     lock(&state).requests.push(RecordedRequest {
         method,
         path,
@@ -617,69 +681,4 @@ fn api_request(
         );
         gh_error(501, "Not implemented by the fake GitHub", doc)
     })
-}
-
-/// The permission an installation token needs for a request, as GitHub documents it per
-/// endpoint (any one of the alternatives).
-fn required_permission(method: &str, segs: &[&str]) -> &'static [(&'static str, &'static str)] {
-    let write = method != "GET";
-    match segs {
-        ["repos", _, _, "check-runs" | "check-suites", ..]
-        | ["repos", _, _, "commits", _, "check-runs" | "check-suites"] => {
-            if write {
-                &[("checks", "write")]
-            } else {
-                &[("checks", "read")]
-            }
-        }
-        ["repos", _, _, "issues", ..] => {
-            if write {
-                &[("issues", "write"), ("pull_requests", "write")]
-            } else {
-                &[("issues", "read"), ("pull_requests", "read")]
-            }
-        }
-        ["repos", _, _, "pulls", ..] => {
-            if write {
-                &[("pull_requests", "write")]
-            } else {
-                &[("pull_requests", "read")]
-            }
-        }
-        ["repos", _, _, "collaborators", ..] => &[("metadata", "read")],
-        _ => &[],
-    }
-}
-
-fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(x) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(x);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if plus_is_space && b[i] == b'+' {
-            b' '
-        } else {
-            b[i]
-        });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-pub(crate) fn parse_query(query: &str) -> HashMap<String, String> {
-    query
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect()
 }

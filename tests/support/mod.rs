@@ -13,6 +13,7 @@ pub mod fake_github;
 pub mod fake_slack;
 pub mod git_server;
 pub mod openapi;
+pub mod routing;
 
 pub use app_key::{app_jwt, generate_app_key, shared_app_key, sign_jwt, unix_now};
 pub use fake_github::{
