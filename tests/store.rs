@@ -293,6 +293,10 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
         store.get_project(5).await.unwrap().unwrap().installation_id,
         None
     );
+    assert!(
+        store.project_archived_at(5).await.unwrap().is_some(),
+        "archived, history kept"
+    );
     let added = Event::RepositoriesAdded {
         installation_id: 9,
         repositories: vec![Project {
@@ -317,6 +321,7 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
         (Some(9), "main"),
         "re-added, details kept"
     );
+    assert_eq!(store.project_archived_at(5).await.unwrap(), None);
     store
         .accept_delivery(
             "x1",
@@ -327,7 +332,59 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
         )
         .await
         .unwrap();
-    assert_eq!(store.installation_active(9).await.unwrap(), None);
+    assert_eq!(store.installation_active(9).await.unwrap(), Some(false));
+    assert_eq!(
+        store.installation_state(9).await.unwrap(),
+        InstallationState::Gone,
+        "uninstalled is remembered, so late work is not started"
+    );
+    assert_eq!(
+        store.installation_state(12345).await.unwrap(),
+        InstallationState::Active,
+        "an installation never heard of (installed before this server) may be acted for"
+    );
+}
+
+async fn a_suspension_cancels_queued_work_and_the_unsuspension_resumes_it(store: Store) {
+    let accepted = store
+        .accept_delivery(
+            "a",
+            "pull_request",
+            Some("opened"),
+            &request("e", false),
+            LIMITS,
+        )
+        .await
+        .unwrap();
+    let Accepted::Enqueued { analysis_id, .. } = accepted else {
+        panic!("{accepted:?}")
+    };
+    let installation = project(1).installation_id.unwrap();
+    let suspend = |suspended| Event::InstallationSuspended {
+        id: installation,
+        suspended,
+    };
+    store
+        .accept_delivery("s", "installation", Some("suspend"), &suspend(true), LIMITS)
+        .await
+        .unwrap();
+    let a = store.get_analysis(analysis_id).await.unwrap().unwrap();
+    assert_eq!(a.status, AnalysisStatus::Cancelled);
+    assert_eq!(a.error.as_deref(), Some(flext_quality::store::SUSPENDED));
+    assert_eq!(store.count_jobs(JobState::Queued).await.unwrap(), 0);
+    store
+        .accept_delivery(
+            "u",
+            "installation",
+            Some("unsuspend"),
+            &suspend(false),
+            LIMITS,
+        )
+        .await
+        .unwrap();
+    let a = store.get_analysis(analysis_id).await.unwrap().unwrap();
+    assert_eq!(a.status, AnalysisStatus::Queued);
+    assert_eq!(store.count_jobs(JobState::Queued).await.unwrap(), 1);
 }
 
 async fn jobs_are_leased_renewed_retried_and_taken_over(store: Store) {
@@ -606,6 +663,7 @@ on_both_engines!(
     a_delivery_is_recorded_once,
     a_rerun_of_a_completed_analysis_enqueues_again,
     bookkeeping_events_update_installations_and_projects,
+    a_suspension_cancels_queued_work_and_the_unsuspension_resumes_it,
     jobs_are_leased_renewed_retried_and_taken_over,
     concurrent_workers_claim_each_job_once,
     analyses_and_findings_round_trip,

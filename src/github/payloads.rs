@@ -48,7 +48,9 @@ pub fn interpret(event: &str, body: &[u8], our_app_id: Option<u64>) -> Result<In
         | ("push", _)
         | ("installation", "created" | "deleted" | "suspend" | "unsuspend")
         | ("installation_repositories", "added" | "removed")
-        | ("repository", "renamed") => typed(event, act, body).map_err(malformed)?,
+        | ("repository", "renamed" | "transferred") => {
+            typed(event, act, body).map_err(malformed)?
+        }
         ("check_suite", "requested" | "rerequested") => {
             let p: CheckSuitePayload =
                 serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;

@@ -104,6 +104,23 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
     if job.lease_was_expired {
         tracing::warn!("taking over a job whose worker stopped renewing its lease");
     }
+    // Nothing is asked of GitHub for an installation that is suspended or gone.
+    if let Ok(Some(installation)) = cx.store.job_installation(&job).await {
+        match cx.store.installation_state(installation).await {
+            Ok(state) => {
+                if let Some(reason) = state.halted() {
+                    tracing::warn!(installation, %reason, "job stopped: its installation may not be acted for");
+                    if let Err(e) = cx.store.halt_job(job.id, job.analysis_id, reason).await {
+                        tracing::error!(error = %format!("{e:#}"), "could not stop the job");
+                    }
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot read the installation's state")
+            }
+        }
+    }
     match attempt(cx, config, &job).await {
         Attempt::Done => {
             if let Err(e) = cx.store.complete_job(job.id, owner).await {

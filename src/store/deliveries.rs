@@ -3,7 +3,7 @@
 //! redelivery never analyses twice. Whether to create, reuse or queue again an analysis is
 //! decided by [`crate::domain::enqueue::decide`]; this module only carries it out.
 
-use super::{jobs::insert_job, now_ms, projects, Store};
+use super::{jobs::insert_job, lifecycle, now_ms, projects, Store};
 use crate::domain::enqueue::{self, Decision};
 use crate::domain::events::{AnalysisRequest, Command, Event};
 use crate::domain::status::{AnalysisStatus, DeliveryOutcome, JobKind};
@@ -125,9 +125,17 @@ async fn apply(
                 projects::upsert_project(conn, p).await?;
             }
         }
-        Event::InstallationDeleted { id } => projects::delete_installation(conn, *id, now).await?,
+        Event::InstallationDeleted { id } => {
+            lifecycle::halt_installation(conn, *id, lifecycle::UNINSTALLED).await?;
+            projects::delete_installation(conn, *id, now).await?
+        }
         Event::InstallationSuspended { id, suspended } => {
-            projects::suspend_installation(conn, *id, *suspended, now).await?
+            projects::suspend_installation(conn, *id, *suspended, now).await?;
+            if *suspended {
+                lifecycle::halt_installation(conn, *id, lifecycle::SUSPENDED).await?;
+            } else {
+                lifecycle::resume_installation(conn, *id, limits).await?;
+            }
         }
         Event::RepositoriesAdded { repositories, .. } => {
             for p in repositories {

@@ -12,6 +12,7 @@ mod cancel;
 mod conversation;
 mod deliveries;
 mod jobs;
+mod lifecycle;
 mod projects;
 mod publish;
 #[cfg(feature = "test-support")]
@@ -22,6 +23,7 @@ pub use cancel::Stuck;
 pub use conversation::*;
 pub use deliveries::*;
 pub use jobs::*;
+pub use lifecycle::{InstallationState, SUSPENDED, UNINSTALLED};
 pub use publish::*;
 
 use anyhow::{Context, Result};

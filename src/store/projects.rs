@@ -27,6 +27,17 @@ impl From<ProjectRow> for Project {
 }
 
 impl Store {
+    /// When the project was archived (its repository removed from the installation), if it is.
+    pub async fn project_archived_at(&self, id: i64) -> Result<Option<i64>> {
+        let row: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT archived_at FROM projects WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a project")?;
+        Ok(row.and_then(|r| r.0))
+    }
+
     pub async fn get_project(&self, id: i64) -> Result<Option<Project>> {
         let row: Option<ProjectRow> = sqlx::query_as(
             "SELECT id, installation_id, full_name, default_branch, clone_url FROM projects WHERE id = $1",
@@ -106,11 +117,17 @@ pub(super) async fn delete_installation(conn: &mut AnyConnection, id: i64, now: 
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM installations WHERE id = $1")
-        .bind(id)
-        .execute(conn)
-        .await
-        .context("deleting installation")?;
+    // Kept as a tombstone (suspended = 2): work that arrives for it later is not started.
+    sqlx::query(
+        "INSERT INTO installations (id, account_login, suspended, created_at, updated_at)
+         VALUES ($1, '', 2, $2, $2)
+         ON CONFLICT (id) DO UPDATE SET suspended = 2, updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await
+    .context("recording an uninstalled installation")?;
     Ok(())
 }
 
@@ -135,15 +152,17 @@ pub(super) async fn detach_project(
     project_id: i64,
     now: i64,
 ) -> Result<()> {
+    // Archived, not deleted: its history stays for the dashboard and the API.
     sqlx::query(
-        "UPDATE projects SET installation_id = NULL, updated_at = $3
+        "UPDATE projects SET installation_id = NULL, archived_at = $3, updated_at = $3
          WHERE id = $1 AND installation_id = $2",
     )
     .bind(project_id)
     .bind(installation_id)
     .bind(now)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    super::lifecycle::halt_project(conn, project_id, super::lifecycle::REMOVED).await?;
     Ok(())
 }
 
@@ -155,6 +174,7 @@ pub(super) async fn upsert_project(conn: &mut AnyConnection, p: &Project) -> Res
          VALUES ($1, $2, $3, $4, $5, $6, $6)
          ON CONFLICT (id) DO UPDATE SET
            installation_id = COALESCE(excluded.installation_id, projects.installation_id),
+           archived_at = CASE WHEN excluded.installation_id IS NULL THEN projects.archived_at ELSE NULL END,
            full_name = excluded.full_name,
            default_branch = CASE WHEN excluded.default_branch = '' THEN projects.default_branch ELSE excluded.default_branch END,
            clone_url = CASE WHEN excluded.clone_url = '' THEN projects.clone_url ELSE excluded.clone_url END,
