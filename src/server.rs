@@ -163,6 +163,7 @@ pub fn job_context(
         },
         max_attempts: settings.max_attempts,
         job_deadline: Duration::from_secs(settings.job_deadline_secs),
+        reconcile_every: Duration::from_secs(settings.reconcile_secs),
         mirror_locks: Default::default(),
     })
 }

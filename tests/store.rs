@@ -345,6 +345,19 @@ async fn bookkeeping_events_update_installations_and_projects(store: Store) {
     );
 }
 
+async fn one_instance_reconciles_at_a_time(store: Store) {
+    assert!(store.take_reconcile_lease(60_000).await.unwrap());
+    assert!(!store.take_reconcile_lease(60_000).await.unwrap(), "held");
+    assert_eq!(store.reconcile_checkpoint().await.unwrap(), 0);
+    store.set_reconcile_checkpoint(42).await.unwrap();
+    assert_eq!(store.reconcile_checkpoint().await.unwrap(), 42);
+    assert!(store.record_redelivery(1, "guid-a").await.unwrap());
+    assert!(
+        !store.record_redelivery(2, "guid-a").await.unwrap(),
+        "once per GUID"
+    );
+}
+
 async fn a_suspension_cancels_queued_work_and_the_unsuspension_resumes_it(store: Store) {
     let accepted = store
         .accept_delivery(
@@ -664,6 +677,7 @@ on_both_engines!(
     a_rerun_of_a_completed_analysis_enqueues_again,
     bookkeeping_events_update_installations_and_projects,
     a_suspension_cancels_queued_work_and_the_unsuspension_resumes_it,
+    one_instance_reconciles_at_a_time,
     jobs_are_leased_renewed_retried_and_taken_over,
     concurrent_workers_claim_each_job_once,
     analyses_and_findings_round_trip,

@@ -13,6 +13,7 @@ pub mod checks;
 pub mod client;
 pub mod clone_url;
 pub mod comments;
+pub mod deliveries;
 pub mod http;
 pub mod payloads;
 pub mod signature;

@@ -4,6 +4,7 @@
 pub mod analyse;
 pub mod command;
 pub mod publish;
+pub mod reconcile;
 pub mod sweep;
 pub mod worker;
 
@@ -33,6 +34,8 @@ pub struct JobContext {
     /// An analysis job's whole allowance, for what the check run says when it is exceeded.
     pub job_deadline: Duration,
     pub publish: PublishContext,
+    /// How often missed webhook deliveries are looked for (zero: never).
+    pub reconcile_every: Duration,
     /// One fetch at a time per mirror within this process.
     pub mirror_locks: tokio::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }

@@ -26,9 +26,34 @@ pub async fn run_worker(
     // Once at start (a restart after a crash finds what the dead workers left), then now and
     // then while running.
     let mut next_sweep = tokio::time::Instant::now();
+    let mut next_reconcile = tokio::time::Instant::now();
     loop {
         if *shutdown.borrow() {
             return;
+        }
+        if !cx.reconcile_every.is_zero() && tokio::time::Instant::now() >= next_reconcile {
+            next_reconcile = tokio::time::Instant::now() + cx.reconcile_every;
+            // One instance a period: the lease lasts until the next one is due.
+            let lease = cx.reconcile_every.as_millis() as i64;
+            match cx.store.take_reconcile_lease(lease).await {
+                Ok(true) => match super::reconcile::reconcile(&cx).await {
+                    Ok(r) if r.redelivered > 0 => {
+                        tracing::warn!(
+                            looked_at = r.looked_at,
+                            redelivered = r.redelivered,
+                            "missed webhooks redelivered"
+                        )
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "reconciling webhook deliveries failed")
+                    }
+                },
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "cannot take the reconcile lease")
+                }
+            }
         }
         if tokio::time::Instant::now() >= next_sweep {
             next_sweep = tokio::time::Instant::now() + super::sweep::SWEEP_EVERY;

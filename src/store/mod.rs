@@ -15,6 +15,7 @@ mod jobs;
 mod lifecycle;
 mod projects;
 mod publish;
+mod reconcile;
 #[cfg(feature = "test-support")]
 mod test_support;
 

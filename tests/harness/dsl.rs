@@ -250,6 +250,7 @@ impl Tester {
         let router = flext_quality::web::router(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        github.set_hook_target(&format!("{url}/webhooks/github"), SECRET);
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });

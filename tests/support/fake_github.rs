@@ -38,6 +38,7 @@ use std::time::SystemTime;
 pub use super::checks::{Annotation, CheckRun, StatusChange};
 pub use super::conversation::IssueComment;
 use super::conversation::{self, Conversation};
+use super::hooks::{self, Hooks};
 
 /// One API request as the fake answered it (git traffic is counted separately).
 #[derive(Debug, Clone)]
@@ -90,6 +91,8 @@ pub(crate) struct State {
     ignore_unconsumed: bool,
     /// Comments and permissions (see `conversation.rs`).
     pub(crate) talk: Conversation,
+    /// The App's webhook deliveries (see `hooks.rs`).
+    pub(crate) hooks: Hooks,
     violations: Vec<String>,
     requests: Vec<RecordedRequest>,
     pub(crate) git_requests: usize,
@@ -144,6 +147,7 @@ impl FakeGitHub {
             next_check_run_id: 4_000_000_001,
             consumed: HashSet::new(),
             ignore_unconsumed: false,
+            hooks: Hooks::default(),
             talk: Conversation::default(),
             violations: Vec::new(),
             requests: Vec::new(),
@@ -382,6 +386,29 @@ impl FakeGitHub {
         self.st().git_requests
     }
 
+    /// Where redeliveries are sent, and the secret that signs them.
+    pub fn set_hook_target(&self, url: &str, secret: &str) {
+        self.st().hooks.target = Some((url.to_owned(), secret.to_owned()));
+    }
+
+    /// Records a delivery GitHub made of `payload` (the app answered `status_code`); its id.
+    pub fn record_delivery(
+        &self,
+        event: &str,
+        guid: &str,
+        payload: &Value,
+        status_code: u16,
+    ) -> u64 {
+        self.st()
+            .hooks
+            .record(event, payload, status_code, guid, false)
+    }
+
+    /// The delivery ids GitHub was asked to redeliver, in order.
+    pub fn redelivery_requests(&self) -> Vec<u64> {
+        self.st().hooks.redeliveries.clone()
+    }
+
     /// Content-creating requests of an installation take `delay` each (to see overlaps).
     pub fn slow_writes(&self, delay: std::time::Duration) {
         self.st().slow_writes = Some(delay);
@@ -546,6 +573,7 @@ async fn handle(AxState(state): AxState<Shared>, req: Request) -> Response {
     let op = openapi::spec().find(&method, &path);
     let resp = api_request(
         &mut lock(&state),
+        &state,
         &method,
         &path,
         &query,
@@ -569,8 +597,10 @@ async fn handle(AxState(state): AxState<Shared>, req: Request) -> Response {
     resp
 }
 
+#[allow(clippy::too_many_arguments)]
 fn api_request(
     st: &mut State,
+    shared: &Shared,
     method: &str,
     path: &str,
     query: &str,
@@ -668,7 +698,8 @@ fn api_request(
             None => gh_error(404, "Not Found", doc),
         }),
         _ => checks::route(st, method, &segs, &q, &body, doc)
-            .or_else(|| conversation::route(st, method, &segs, &q, &body, doc)),
+            .or_else(|| conversation::route(st, method, &segs, &q, &body, doc))
+            .or_else(|| hooks::route(st, shared, method, &segs, &q, doc)),
     };
     resp.unwrap_or_else(|| {
         st.violation(

@@ -12,6 +12,7 @@ pub mod conversation;
 pub mod fake_github;
 pub mod fake_slack;
 pub mod git_server;
+pub mod hooks;
 pub mod openapi;
 pub mod routing;
 
