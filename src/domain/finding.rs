@@ -37,6 +37,16 @@ impl Severity {
         }
     }
 
+    /// How many of `severities` are of each severity, in the order of [`Severity::ALL`].
+    pub fn counts(severities: impl Iterator<Item = Severity>) -> [usize; 5] {
+        let mut counts = [0; 5];
+        for s in severities {
+            let i = Severity::ALL.iter().position(|x| *x == s).unwrap_or(4);
+            counts[i] += 1;
+        }
+        counts
+    }
+
     /// One step less severe (used when a tool says it is not confident).
     pub fn lowered(self) -> Severity {
         match self {

@@ -83,14 +83,7 @@ fn plural(n: usize, one: &str) -> String {
 
 /// "blocker 0, critical 1, major 3, minor 12, info 0"
 fn by_severity<'f>(findings: impl Iterator<Item = &'f Finding>) -> String {
-    let mut counts = [0usize; 5];
-    for f in findings {
-        let i = Severity::ALL
-            .iter()
-            .position(|s| *s == f.severity)
-            .unwrap_or(4);
-        counts[i] += 1;
-    }
+    let counts = Severity::counts(findings.map(|f| f.severity));
     Severity::ALL
         .iter()
         .zip(counts)
@@ -117,6 +110,18 @@ fn verdict_word(v: Verdict) -> &'static str {
         Verdict::Failure => "failed",
         Verdict::Neutral => "no verdict",
     }
+}
+
+/// What the reader should know about the score: a capped grade, test code counted
+/// differently.
+fn explanations(r: &LocalReport<'_>, score: &Score) -> Vec<String> {
+    let cap = cap_explanation(score, r.findings.iter().map(|f| (f.category, f.severity)))
+        .map(|why| capitalised(&why));
+    let counted = r
+        .test_code
+        .describe()
+        .map(|c| format!("Counted differently: {c}"));
+    cap.into_iter().chain(counted).collect()
 }
 
 fn nothing_analysed(r: &LocalReport<'_>) -> bool {
@@ -250,13 +255,8 @@ pub fn text(r: &LocalReport<'_>, color: bool) -> String {
             score.maintainability,
             score.grade
         ));
-        if let Some(why) =
-            cap_explanation(score, r.findings.iter().map(|f| (f.category, f.severity)))
-        {
-            out.push_str(&format!("{}\n", capitalised(&why)));
-        }
-        if let Some(counted) = r.test_code.describe() {
-            out.push_str(&format!("Counted differently: {counted}\n"));
+        for line in explanations(r, score) {
+            out.push_str(&format!("{line}\n"));
         }
     } else {
         out.push_str(&format!("\n{NO_SCORE}\n"));
@@ -410,13 +410,8 @@ pub fn markdown(r: &LocalReport<'_>) -> String {
             score.maintainability,
             score.ncloc
         ));
-        if let Some(why) =
-            cap_explanation(score, r.findings.iter().map(|f| (f.category, f.severity)))
-        {
-            s.push_str(&format!("{}.\n", capitalised(&why)));
-        }
-        if let Some(counted) = r.test_code.describe() {
-            s.push_str(&format!("\nCounted differently: {counted}.\n"));
+        for line in explanations(r, score) {
+            s.push_str(&format!("\n{}.\n", markdown::text(&line)));
         }
         s.push('\n');
         if !r.gate.conditions.is_empty() {

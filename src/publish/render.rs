@@ -112,15 +112,7 @@ pub fn annotation(f: &Finding) -> Annotation {
 }
 
 fn count_by_severity<'f>(findings: impl Iterator<Item = &'f Finding>) -> [usize; 5] {
-    let mut counts = [0; 5];
-    for f in findings {
-        let i = Severity::ALL
-            .iter()
-            .position(|s| *s == f.severity)
-            .unwrap_or(4);
-        counts[i] += 1;
-    }
-    counts
+    Severity::counts(findings.map(|f| f.severity))
 }
 
 /// The Markdown summary, cut to GitHub's limit if it ever grew that long.

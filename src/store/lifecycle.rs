@@ -24,32 +24,46 @@ pub(super) async fn halt_project(
     project_id: i64,
     reason: &str,
 ) -> Result<()> {
+    halt(
+        conn,
+        "SELECT id FROM analyses WHERE project_id = $1",
+        project_id,
+        reason,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Cancels the analyses `analyses` selects (with `$1` bound to `key`) that are queued or
+/// running, with `reason`, and their jobs and the jobs of their publish tasks; how many
+/// analyses.
+async fn halt(conn: &mut AnyConnection, analyses: &str, key: i64, reason: &str) -> Result<u64> {
     let now = now_ms();
-    let of_project = "SELECT id FROM analyses WHERE project_id = $1";
     sqlx::query(&format!(
         "UPDATE jobs SET state = 'cancelled', last_error = $2, lease_owner = NULL,
            lease_expires_at = NULL, updated_at = $3
          WHERE state IN ('queued', 'running')
-           AND (analysis_id IN ({of_project})
-             OR publish_task_id IN (SELECT id FROM publish_tasks WHERE analysis_id IN ({of_project})))"
+           AND (analysis_id IN ({analyses})
+             OR publish_task_id IN (SELECT id FROM publish_tasks WHERE analysis_id IN ({analyses})))"
     ))
-    .bind(project_id)
+    .bind(key)
     .bind(reason)
     .bind(now)
     .execute(&mut *conn)
     .await
-    .context("cancelling a project's jobs")?;
-    sqlx::query(
+    .context("cancelling jobs")?;
+    let n = sqlx::query(&format!(
         "UPDATE analyses SET status = 'cancelled', error = $2, completed_at = $3
-         WHERE project_id = $1 AND status IN ('queued', 'running')",
-    )
-    .bind(project_id)
+         WHERE status IN ('queued', 'running') AND id IN ({analyses})"
+    ))
+    .bind(key)
     .bind(reason)
     .bind(now)
     .execute(&mut *conn)
     .await
-    .context("cancelling a project's analyses")?;
-    Ok(())
+    .context("cancelling analyses")?
+    .rows_affected();
+    Ok(n)
 }
 
 /// Whether the App may act for an installation.
@@ -79,34 +93,14 @@ pub(super) async fn halt_installation(
     installation_id: i64,
     reason: &str,
 ) -> Result<u64> {
-    let now = now_ms();
-    let of_installation = "SELECT a.id FROM analyses a JOIN projects p ON p.id = a.project_id
-         WHERE COALESCE(a.installation_id, p.installation_id) = $1";
-    sqlx::query(&format!(
-        "UPDATE jobs SET state = 'cancelled', last_error = $2, lease_owner = NULL,
-           lease_expires_at = NULL, updated_at = $3
-         WHERE state IN ('queued', 'running')
-           AND (analysis_id IN ({of_installation})
-             OR publish_task_id IN (SELECT id FROM publish_tasks WHERE analysis_id IN ({of_installation})))"
-    ))
-    .bind(installation_id)
-    .bind(reason)
-    .bind(now)
-    .execute(&mut *conn)
+    halt(
+        conn,
+        "SELECT a.id FROM analyses a JOIN projects p ON p.id = a.project_id
+         WHERE COALESCE(a.installation_id, p.installation_id) = $1",
+        installation_id,
+        reason,
+    )
     .await
-    .context("cancelling an installation's jobs")?;
-    let n = sqlx::query(&format!(
-        "UPDATE analyses SET status = 'cancelled', error = $2, completed_at = $3
-         WHERE status IN ('queued', 'running') AND id IN ({of_installation})"
-    ))
-    .bind(installation_id)
-    .bind(reason)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .context("cancelling an installation's analyses")?
-    .rows_affected();
-    Ok(n)
 }
 
 /// Queues again what a suspension cancelled: its analyses, and the publish tasks left pending.
