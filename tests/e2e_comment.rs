@@ -28,11 +28,20 @@ async fn one_comment_kept_current(options: Options) {
         );
         assert!(first.body.contains("Undefined name"), "{}", first.body);
 
-        // synchronize: the same comment, edited.
+        // synchronize: the same comment, edited — three requests in all for the analysis.
+        let before = t.github().requests().len();
         pr.push(&[("b.py", "print(missing)\nprint(also_missing)\n")])
             .await;
         t.expect_check_run(&pr.head).await;
         let second = t.expect_pr_comment(&pr).await;
+        let operations: Vec<String> = t.github().requests()[before..]
+            .iter()
+            .map(|r| r.operation.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            operations,
+            ["checks/create", "checks/update", "issues/update-comment"]
+        );
         assert_eq!(second.id, first.id);
         assert!(second.body.contains("also_missing"), "{}", second.body);
 
