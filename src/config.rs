@@ -161,18 +161,69 @@ pub struct Settings {
 pub struct Policy {
     pub rules: crate::domain::policy::RuleOverrides,
     pub gate: crate::domain::gate::GateConfig,
+    pub compliance: crate::domain::compliance::CompliancePolicy,
 }
 
 impl Policy {
+    /// A policy file: `[rules]` and `[gate]` as in a repository config, and `[compliance]`
+    /// (`min_grade`, `no_open_critical_security`, `max_age_days`). Errors name the key.
     pub fn from_toml(text: &str) -> Result<Policy> {
         use crate::analysis::repo_config::{parse_repo_config, ConfigSource};
-        let parsed =
-            parse_repo_config(text, ConfigSource::FlextToml).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut table: toml::Table = text.parse().context("policy: invalid TOML")?;
+        let compliance = match table.remove("compliance") {
+            None => crate::domain::compliance::CompliancePolicy::default(),
+            Some(v) => compliance_from(v)?,
+        };
+        let rest = toml::to_string(&table).context("policy")?;
+        let parsed = parse_repo_config(&rest, ConfigSource::FlextToml)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Policy {
             rules: parsed.rules,
             gate: parsed.gate,
+            compliance,
         })
     }
+}
+
+fn compliance_from(v: toml::Value) -> Result<crate::domain::compliance::CompliancePolicy> {
+    use crate::domain::compliance::CompliancePolicy;
+    let t = v
+        .as_table()
+        .context("policy: `compliance` must be a table")?;
+    let mut p = CompliancePolicy::default();
+    for (k, v) in t {
+        match k.as_str() {
+            "min_grade" => {
+                let s = v
+                    .as_str()
+                    .context("policy: `compliance.min_grade` must be a string")?;
+                p.min_grade = if s.is_empty() {
+                    None
+                } else {
+                    Some(
+                        s.parse()
+                            .map_err(|e| anyhow::anyhow!("policy: `compliance.min_grade`: {e}"))?,
+                    )
+                };
+            }
+            "no_open_critical_security" => {
+                p.no_open_critical_security = v.as_bool().context(
+                    "policy: `compliance.no_open_critical_security` must be true or false",
+                )?
+            }
+            "max_age_days" => {
+                let n = v
+                    .as_integer()
+                    .filter(|n| (0..=3650).contains(n))
+                    .context("policy: `compliance.max_age_days` must be a number of days (0 to 3650)")?;
+                p.max_age_days = (n > 0).then_some(n as u32);
+            }
+            other => bail!(
+                "policy: unknown key `compliance.{other}` (expected one of: min_grade, no_open_critical_security, max_age_days)"
+            ),
+        }
+    }
+    Ok(p)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

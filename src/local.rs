@@ -57,7 +57,10 @@ pub async fn local_engine(
         })
         .collect();
     let tool_cache = settings.cache_dir.join("tools").join(key);
-    crate::server::engine(settings, jail, Some(tool_cache))
+    let mut engine = crate::server::engine(settings, jail, Some(tool_cache));
+    // No server here: the policy file's rule overrides apply directly.
+    engine.policy = settings.policy.rules.clone();
+    engine
 }
 
 /// A failure that is the user's to fix (exit code 2), told in one line.

@@ -77,7 +77,9 @@ pub fn engine(
         timeout: Duration::from_secs(analysis.analysis_timeout_secs),
         result_cache: Some(analysis.cache_dir.join("results")),
         tool_cache: trusted_tool_cache,
-        policy: analysis.policy.rules.clone(),
+        // The server applies the policy's rules per analysis (it can change while running);
+        // `analyze` has no server, so its engine applies the file's.
+        policy: Default::default(),
         sarif_tools: analysis.sarif_tools.clone(),
         max_findings: analysis.max_findings_per_backend,
         runs: Default::default(),
@@ -155,7 +157,7 @@ pub fn job_context(
         github,
         mirrors: Arc::new(Mirrors::new(settings.data_dir.join("mirrors"))),
         engine,
-        gate: settings.analysis.policy.gate.clone(),
+        policy: settings.analysis.policy.clone(),
         max_annotations: settings.max_annotations,
         tree_limits: crate::git::checkout::TreeLimits {
             bytes: settings.max_tree_bytes,

@@ -5,6 +5,7 @@
 //! Nothing here does I/O, runs async code or knows about a web framework; everything is a plain
 //! function with table tests.
 
+pub mod compliance;
 pub mod diffmap;
 pub mod enqueue;
 pub mod events;

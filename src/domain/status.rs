@@ -169,3 +169,25 @@ mod tests {
         );
     }
 }
+
+text_enum!(
+    /// What someone may do: read (viewer), also trigger analyses and change project settings
+    /// (maintainer), also change the policy, roles and API keys (admin).
+    Role {
+        Viewer => "viewer",
+        Maintainer => "maintainer",
+        Admin => "admin",
+    }
+);
+
+impl Role {
+    /// Whether this role may do what `needed` may.
+    pub fn allows(self, needed: Role) -> bool {
+        let rank = |r: Role| match r {
+            Role::Viewer => 0,
+            Role::Maintainer => 1,
+            Role::Admin => 2,
+        };
+        rank(self) >= rank(needed)
+    }
+}

@@ -317,22 +317,26 @@ async fn configure(cx: &JobContext, job: &Job) -> Result<Result<Configured, Stri
     })
     .await
     .context("config task")?;
-    let config = match loaded {
+    let mut config = match loaded {
         Ok(Some((config, _))) => config,
         Ok(None) => RepoConfig::default(),
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let gate = cx.gate.tightened_by(&config.gate);
-    let key = config_key(&config, cx);
+    let policy = cx.policy().await.context("reading the server policy")?;
+    // The policy's rule overrides first, the repository's on top (the last word wins).
+    let mut rules = policy.rules.clone();
+    rules.0.extend(config.rules.0.clone());
+    config.rules = rules;
+    let gate = policy.gate.tightened_by(&config.gate);
+    let key = config_key(&config);
     Ok(Ok(Configured { config, gate, key }))
 }
 
 /// Everything besides the code that decides the findings.
-fn config_key(config: &RepoConfig, cx: &JobContext) -> String {
+fn config_key(config: &RepoConfig) -> String {
     let material = serde_json::json!({
         "config": config,
         "tools": crate::tools::REQUIREMENTS,
-        "rules": cx.engine.policy,
     });
     crate::domain::fingerprint::digest_hex(material.to_string().as_bytes())[..16].to_owned()
 }

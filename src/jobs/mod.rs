@@ -9,7 +9,7 @@ pub mod sweep;
 pub mod worker;
 
 use crate::analysis::engine::Engine;
-use crate::domain::gate::GateConfig;
+use crate::config::Policy;
 use crate::git::checkout::{Mirrors, TreeLimits};
 use crate::github::app::GitHubApp;
 use crate::publish::PublishContext;
@@ -24,8 +24,9 @@ pub struct JobContext {
     pub github: Option<Arc<GitHubApp>>,
     pub mirrors: Arc<Mirrors>,
     pub engine: Engine,
-    /// The server policy's gate; a repository's config can only tighten it.
-    pub gate: GateConfig,
+    /// The server policy from `FLEXT_QUALITY_POLICY_FILE`; one set through the API or the
+    /// dashboard (kept in the database) takes its place.
+    pub policy: Policy,
     pub max_annotations: usize,
     /// Largest tree (bytes, entries) a commit may have to be analysed.
     pub tree_limits: TreeLimits,
@@ -41,6 +42,14 @@ pub struct JobContext {
 }
 
 impl JobContext {
+    /// The server policy in force now: the one set through the app, else the file's.
+    pub async fn policy(&self) -> anyhow::Result<Policy> {
+        match self.store.policy_text().await? {
+            Some(text) => Policy::from_toml(&text),
+            None => Ok(self.policy.clone()),
+        }
+    }
+
     pub async fn mirror_lock(&self, repo_id: i64) -> Arc<tokio::sync::Mutex<()>> {
         self.mirror_locks
             .lock()

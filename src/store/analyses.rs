@@ -431,7 +431,8 @@ impl Store {
             "UPDATE analyses SET status = $2, compared_sha = $3, tool_versions = $4, config_key = $5,
                ncloc = $6, score = $7, grade = $8, deduction_security = $9,
                deduction_reliability = $10, deduction_maintainability = $11, verdict = $12,
-               new_count = $13, fixed_count = $14, details = $15, error = NULL, completed_at = $16
+               new_count = $13, fixed_count = $14, details = $15, error = NULL, completed_at = $16,
+               severity_counts = $17
              WHERE id = $1 AND status <> 'cancelled'",
         )
         .bind(id)
@@ -450,6 +451,9 @@ impl Store {
         .bind(result.fixed.len() as i64)
         .bind(serde_json::to_string(&result.details)?)
         .bind(now_ms())
+        .bind(serde_json::to_string(&crate::domain::finding::Severity::counts(
+            result.findings.iter().map(|f| f.finding.severity),
+        ))?)
         .execute(&mut *tx)
         .await
         .context("saving analysis result")?
@@ -458,6 +462,7 @@ impl Store {
             // Cancelled (superseded) while it ran: the rollback keeps its findings out too.
             return Err(anyhow::Error::new(Cancelled));
         }
+        super::read::record_for_dashboard(&mut tx, id, result.score.map(|s| s.score)).await?;
         let mut sinks = sinks.to_vec();
         if let Some(t) = result.notify {
             if super::conversation::record_notification(&mut tx, id, t).await? {

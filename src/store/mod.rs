@@ -7,6 +7,7 @@
 //! Rows are read with `sqlx::FromRow`; states and kinds are the enums of
 //! [`crate::domain::status`], stored as text.
 
+mod accounts;
 mod analyses;
 mod cancel;
 mod conversation;
@@ -15,10 +16,12 @@ mod jobs;
 mod lifecycle;
 mod projects;
 mod publish;
+mod read;
 mod reconcile;
 #[cfg(feature = "test-support")]
 mod test_support;
 
+pub use accounts::*;
 pub use analyses::*;
 pub use cancel::Stuck;
 pub use conversation::*;
@@ -26,6 +29,7 @@ pub use deliveries::*;
 pub use jobs::*;
 pub use lifecycle::{InstallationState, SUSPENDED, UNINSTALLED};
 pub use publish::*;
+pub use read::*;
 
 use anyhow::{Context, Result};
 use sqlx::any::AnyPoolOptions;
