@@ -70,6 +70,16 @@ pub(super) async fn audit(
     Ok(())
 }
 
+type AuditRecord = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
 /// The SHA-256 of an API key, as stored.
 pub fn key_hash(key: &str) -> String {
     crate::domain::fingerprint::digest_hex(key.as_bytes())
@@ -277,15 +287,7 @@ impl Store {
 
     /// The audit log, newest first, before `cursor`.
     pub async fn list_audit(&self, cursor: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
-        let rows: Vec<(
-            i64,
-            i64,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-        )> = sqlx::query_as(
+        let rows: Vec<AuditRecord> = sqlx::query_as(
             "SELECT id, at, actor, action, target, before_value, after_value FROM audit_log
                  WHERE id < $1 ORDER BY id DESC LIMIT $2",
         )

@@ -291,7 +291,7 @@ impl Store {
             visible.sql()
         );
         let name = name.unwrap_or("").trim().to_lowercase();
-        let like = format!("%{}%", name.replace('%', "").replace('_', ""));
+        let like = format!("%{}%", name.replace(['%', '_'], ""));
         let rows: Vec<SummaryRecord> = sqlx::query_as(&sql)
             .bind(cursor.unwrap_or(0))
             .bind(&name)
