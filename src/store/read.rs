@@ -231,6 +231,15 @@ pub(super) async fn record_for_dashboard(
     Ok(())
 }
 
+type HistoryRecord = (
+    i64,
+    String,
+    Option<i64>,
+    Option<f64>,
+    Option<String>,
+    Option<String>,
+);
+
 #[derive(sqlx::FromRow)]
 struct SummaryRecord {
     id: i64,
@@ -315,14 +324,7 @@ impl Store {
 
     /// The project's default-branch history, the newest `points` analyses, oldest first.
     pub async fn project_history(&self, id: i64, points: i64) -> Result<Vec<HistoryPoint>> {
-        let rows: Vec<(
-            i64,
-            String,
-            Option<i64>,
-            Option<f64>,
-            Option<String>,
-            Option<String>,
-        )> = sqlx::query_as(
+        let rows: Vec<HistoryRecord> = sqlx::query_as(
             "SELECT id, sha, completed_at, score, grade, verdict FROM analyses
                  WHERE project_id = $1 AND pr_number IS NULL AND trigger <> 'base'
                    AND status = 'completed'
