@@ -47,6 +47,23 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     ("PUBLIC_URL", "this server's public URL, for links"),
     (
+        "FLEXT_QUALITY_SESSION_KEY",
+        "a long random string; signs dashboard sessions (random per start when unset)",
+    ),
+    (
+        "GITHUB_CLIENT_ID",
+        "the App's OAuth client id, for dashboard sign-in with GitHub",
+    ),
+    ("GITHUB_CLIENT_SECRET", "the App's OAuth client secret"),
+    (
+        "GITHUB_WEB_URL",
+        "default https://github.com; GitHub Enterprise: https://HOST",
+    ),
+    (
+        "FLEXT_QUALITY_ADMINS",
+        "GitHub logins (comma-separated) who are dashboard admins",
+    ),
+    (
         "FLEXT_QUALITY_DATA_DIR",
         "mirrors, work trees, caches, the SQLite file (default ./.data)",
     ),
@@ -153,6 +170,53 @@ pub struct Settings {
     pub secret_key: Option<SecretString>,
     /// Seconds between looks for missed webhook deliveries (0: never).
     pub reconcile_secs: u64,
+    pub web: WebSettings,
+}
+
+/// Who may see the dashboard and the API, and how they sign in.
+#[derive(Debug, Clone, Default)]
+pub struct WebSettings {
+    /// Signs session cookies; a random key per start when unset.
+    pub session_key: Option<SecretString>,
+    /// GitHub sign-in (OAuth web flow); without it, one-time links printed by `serve`.
+    pub oauth: Option<OAuthSettings>,
+    /// Lower-cased GitHub logins who are admins.
+    pub admins: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Where people authorize (`https://github.com`, or a GitHub Enterprise host).
+    pub web_url: String,
+}
+
+impl WebSettings {
+    fn from_env() -> Result<WebSettings> {
+        let oauth = match (var("GITHUB_CLIENT_ID"), var("GITHUB_CLIENT_SECRET")) {
+            (Some(client_id), Some(secret)) => Some(OAuthSettings {
+                client_id,
+                client_secret: SecretString::from(secret),
+                web_url: var("GITHUB_WEB_URL")
+                    .unwrap_or_else(|| "https://github.com".into())
+                    .trim_end_matches('/')
+                    .to_owned(),
+            }),
+            (None, None) => None,
+            _ => bail!("set both GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET, or neither"),
+        };
+        Ok(WebSettings {
+            session_key: var("FLEXT_QUALITY_SESSION_KEY").map(SecretString::from),
+            oauth,
+            admins: var("FLEXT_QUALITY_ADMINS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|l| l.trim().to_lowercase())
+                .filter(|l| !l.is_empty())
+                .collect(),
+        })
+    }
 }
 
 /// The operator's policy, from `FLEXT_QUALITY_POLICY_FILE` (the `[rules]` and `[gate]` tables of
@@ -162,6 +226,8 @@ pub struct Policy {
     pub rules: crate::domain::policy::RuleOverrides,
     pub gate: crate::domain::gate::GateConfig,
     pub compliance: crate::domain::compliance::CompliancePolicy,
+    /// The TOML it was read from (shown by the API and the dashboard).
+    pub text: Option<String>,
 }
 
 impl Policy {
@@ -181,6 +247,7 @@ impl Policy {
             rules: parsed.rules,
             gate: parsed.gate,
             compliance,
+            text: Some(text.to_owned()),
         })
     }
 }
@@ -374,6 +441,7 @@ impl Settings {
             slack_webhook_url: var("SLACK_WEBHOOK_URL").map(SecretString::from),
             secret_key: var("FLEXT_QUALITY_SECRET_KEY").map(SecretString::from),
             reconcile_secs: parse_var("FLEXT_QUALITY_RECONCILE_SECS", 600)?,
+            web: WebSettings::from_env()?,
             data_dir: data_dir(),
         })
     }

@@ -134,6 +134,36 @@ enum Command {
         #[command(subcommand)]
         action: ProjectAction,
     },
+    /// Print a new one-time link that signs the local admin in to the dashboard (for servers
+    /// without GitHub sign-in; works once, for 24 hours).
+    #[command(name = "sign-in-link", after_help = variables_help(&["DATABASE_URL", "PUBLIC_URL", "PORT", "FLEXT_QUALITY_DATA_DIR"]))]
+    SignInLink,
+    /// API keys for scripts (`Authorization: Bearer …`).
+    #[command(name = "api-key")]
+    ApiKey {
+        #[command(subcommand)]
+        action: ApiKeyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyAction {
+    /// Create a key and print it (shown this once; only its hash is stored).
+    #[command(after_help = variables_help(&["DATABASE_URL", "FLEXT_QUALITY_DATA_DIR"]))]
+    Create {
+        /// What the key is for (shown in the list and the audit log).
+        #[arg(long)]
+        name: String,
+        /// viewer (read), maintainer (also trigger analyses, project settings) or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
+    /// List the keys (never the keys themselves).
+    #[command(after_help = variables_help(&["DATABASE_URL", "FLEXT_QUALITY_DATA_DIR"]))]
+    List,
+    /// Revoke a key by its id.
+    #[command(after_help = variables_help(&["DATABASE_URL", "FLEXT_QUALITY_DATA_DIR"]))]
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -306,6 +336,50 @@ async fn run(
                     return Ok(ExitCode::from(2));
                 }
             }
+        }
+        Command::SignInLink => println!("{}", server::sign_in_link(&server_settings()?).await?),
+        Command::ApiKey { action } => {
+            let settings = server_settings()?;
+            let store = server::open_store(&settings).await?;
+            // Changes made from the command line are audited as the machine's operator.
+            let actor = format!(
+                "cli:{}",
+                std::env::var("USER").unwrap_or_else(|_| "operator".into())
+            );
+            match action {
+                ApiKeyAction::Create { name, role } => {
+                    let Ok(role) = role.parse::<flext_quality::domain::status::Role>() else {
+                        eprintln!(
+                            "error: --role must be viewer, maintainer or admin, not `{role}`"
+                        );
+                        return Ok(ExitCode::from(2));
+                    };
+                    let (key, secret) = store.create_api_key(&actor, &name, role).await?;
+                    eprintln!(
+                        "API key {} created ({}, id {}); it is shown only now:",
+                        key.name, key.role, key.id
+                    );
+                    println!("{secret}");
+                }
+                ApiKeyAction::List => {
+                    for k in store.list_api_keys().await? {
+                        let state = if k.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
+                        println!("{}\t{}\t{}\t{}…\t{state}", k.id, k.name, k.role, k.prefix);
+                    }
+                }
+                ApiKeyAction::Revoke { id } => {
+                    if !store.revoke_api_key(&actor, id).await? {
+                        eprintln!("error: no active API key with id {id}");
+                        return Ok(ExitCode::from(2));
+                    }
+                    println!("API key {id} revoked");
+                }
+            }
+            store.close().await;
         }
         Command::Analyse {
             path,

@@ -118,8 +118,12 @@ pub async fn set_project_slack(
             Some(secrets.seal(u)?)
         }
     };
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "operator".into())
+    );
     store
-        .set_slack_webhook(project.id, sealed.as_deref())
+        .set_project_slack_audited(&actor, project.id, sealed.as_deref())
         .await?;
     store.close().await;
     Ok(match url {
@@ -226,6 +230,16 @@ pub fn app_state(
             crate::web::webhook::CONCURRENT_BODIES,
         )),
         body_timeout: crate::web::webhook::BODY_TIMEOUT,
+        auth: crate::web::auth::Auth::new(&settings.web, settings.public_url.as_deref()),
+        templates: crate::web::pages::environment(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("an HTTP client with a timeout builds"),
+        api_url: settings.github.api_url.clone(),
+        public_url: settings.public_url.clone(),
+        secrets: secret_box(settings),
+        policy_file: settings.analysis.policy.clone(),
     })
 }
 
@@ -302,6 +316,7 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
         workers,
         "flext-quality listening"
     );
+    announce_sign_in(&settings, &store).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -312,6 +327,41 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+/// Where the dashboard is and how to get in. Without GitHub sign-in, a one-time admin link —
+/// printed on standard output, not logged (logs are often shipped elsewhere).
+async fn announce_sign_in(settings: &Settings, store: &Store) -> Result<()> {
+    if settings.web.session_key.is_none() {
+        tracing::warn!("FLEXT_QUALITY_SESSION_KEY is not set: sessions end when the server stops");
+    }
+    let base = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://localhost:{}", settings.port));
+    if settings.web.oauth.is_some() {
+        println!("Dashboard: {base}/ (sign in with GitHub)");
+    } else {
+        let link = crate::web::signin::new_link(store).await?;
+        println!(
+            "Dashboard: open {base}{link} to sign in as the local admin (works once, for 24 hours; \
+             `flext-quality sign-in-link` prints another; set GITHUB_CLIENT_ID and \
+             GITHUB_CLIENT_SECRET for GitHub sign-in)"
+        );
+    }
+    Ok(())
+}
+
+/// `flext-quality sign-in-link`: a new one-time admin sign-in link.
+pub async fn sign_in_link(settings: &Settings) -> Result<String> {
+    let store = open_store(settings).await?;
+    let link = crate::web::signin::new_link(&store).await?;
+    store.close().await;
+    let base = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://localhost:{}", settings.port));
+    Ok(format!("{base}{link}"))
 }
 
 /// `flext-quality worker`: workers only, no HTTP.

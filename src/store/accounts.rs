@@ -384,3 +384,43 @@ impl Store {
         Ok(n == 1)
     }
 }
+
+/// The `settings` name under which a one-time sign-in token's hash is kept.
+fn signin_setting(hash: &str) -> String {
+    format!("signin_token:{hash}")
+}
+
+impl Store {
+    /// Keeps a one-time sign-in token (by its hash) until `expires_at`.
+    pub async fn create_signin_token(&self, token: &str, expires_at: i64) -> Result<()> {
+        sqlx::query("INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3)")
+            .bind(signin_setting(&key_hash(token)))
+            .bind(expires_at.to_string())
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .context("keeping a sign-in token")?;
+        Ok(())
+    }
+
+    /// Uses up a sign-in token: true once, when it exists and has not expired.
+    pub async fn consume_signin_token(&self, token: &str) -> Result<bool> {
+        let name = signin_setting(&key_hash(token));
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+            .bind(&name)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading a sign-in token")?;
+        let Some((expires,)) = row else {
+            return Ok(false);
+        };
+        // The delete decides between two concurrent uses: only one removes the row.
+        let removed = sqlx::query("DELETE FROM settings WHERE name = $1")
+            .bind(&name)
+            .execute(&self.pool)
+            .await
+            .context("using a sign-in token")?
+            .rows_affected();
+        Ok(removed == 1 && expires.parse::<i64>().unwrap_or(0) > now_ms())
+    }
+}

@@ -1,6 +1,10 @@
-//! The HTTP surface: webhook ingress and health checks — the state handlers share and the
-//! router.
+//! The HTTP surface: webhook ingress, health checks, sign-in, the dashboard's pages, the REST
+//! and GraphQL APIs — the state handlers share and the router.
 
+pub mod auth;
+pub mod error;
+pub mod pages;
+pub mod signin;
 pub mod webhook;
 
 use crate::analysis::jail::JailState;
@@ -29,6 +33,20 @@ pub struct AppState {
     pub body_permits: Arc<tokio::sync::Semaphore>,
     /// How long a sender may take to send a webhook body.
     pub body_timeout: std::time::Duration,
+    /// Sessions, sign-in settings and admins.
+    pub auth: auth::Auth,
+    /// The dashboard's templates.
+    pub templates: minijinja::Environment<'static>,
+    /// For GitHub sign-in requests.
+    pub http: reqwest::Client,
+    /// GitHub's REST API (for sign-in: who the person is, which installations they see).
+    pub api_url: String,
+    /// This server's public URL, for links and the OAuth callback.
+    pub public_url: Option<String>,
+    /// Seals per-project secrets set through the API (absent without a secret key).
+    pub secrets: Option<Arc<crate::secret_box::SecretBox>>,
+    /// The server policy from its file; one set through the API overrides it.
+    pub policy_file: crate::config::Policy,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -36,6 +54,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/webhooks/github", post(webhook::receive))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/signin", get(signin::start))
+        .route("/signin/callback", get(signin::callback))
+        .route("/signin/token/{token}", get(signin::token))
+        .route("/signout", post(signin::sign_out))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such route\n") })
         .with_state(state)
 }
