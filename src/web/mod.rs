@@ -58,6 +58,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/signin/callback", get(signin::callback))
         .route("/signin/token/{token}", get(signin::token))
         .route("/signout", post(signin::sign_out))
+        // dashboard pages
+        .route("/", get(pages::ecosystem::page))
+        .route("/projects/{id}", get(pages::project::page))
+        .route("/analyses/{id}", get(pages::analysis::page))
+        .route("/compliance", get(pages::compliance::page))
+        .route("/compliance.csv", get(pages::compliance::csv))
+        .route("/compliance.json", get(pages::compliance::json))
+        .route("/audit", get(pages::audit::page))
+        .route(
+            "/settings/api-keys",
+            get(pages::api_keys::page).post(pages::api_keys::create),
+        )
+        .route(
+            "/settings/api-keys/{id}/revoke",
+            post(pages::api_keys::revoke),
+        )
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such route\n") })
         .with_state(state)
 }
