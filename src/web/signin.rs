@@ -11,7 +11,7 @@ use crate::store::now_ms;
 use anyhow::{Context, Result};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -171,14 +171,16 @@ pub async fn callback(
 }
 
 fn signed_in(state: &AppState, login: &str, next: &str) -> Response {
+    // Appended, not inserted: a second `Set-Cookie` given as a plain header pair replaces the
+    // first, and the session cookie was lost.
     (
-        [
+        AppendHeaders([
             (
                 header::SET_COOKIE,
                 state.auth.session_cookie(login, now_ms()),
             ),
             (header::SET_COOKIE, state.auth.cookie(STATE_COOKIE, "", 0)),
-        ],
+        ]),
         Redirect::to(&local_path(Some(next))),
     )
         .into_response()

@@ -98,7 +98,7 @@ fn attributes(mut s: &str) -> BTreeMap<String, String> {
 pub fn problems(html: &str) -> Vec<String> {
     let tags = tags(html);
     let mut out = Vec::new();
-    let starts = |name: &str| tags.iter().filter(|t| !t.end && t.name == name);
+    let starts = |name: &'static str| tags.iter().filter(move |t| !t.end && t.name == name);
 
     match starts("html").next() {
         Some(t) if t.attrs.get("lang").is_some_and(|l| !l.is_empty()) => {}

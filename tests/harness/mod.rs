@@ -11,3 +11,4 @@ pub mod html;
 pub mod server;
 pub mod talk;
 pub mod tools;
+pub mod web;
