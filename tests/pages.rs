@@ -58,7 +58,7 @@ async fn pages_show_real_analyses(mut options: Options) {
             &score,
             "class=\"chart spark\"",
             "Score trend over the last 2 analyses",
-            "✗ failed",
+            "✗<span class=\"word\"> failed</span>",
             "failing the gate",
         ] {
             assert!(home.text.contains(expected), "/ lacks {expected}:\n{}", home.text);

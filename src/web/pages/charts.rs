@@ -131,8 +131,8 @@ pub struct ChartPoint {
 /// A line chart of scores over analyses (one step per analysis, oldest left) on a fixed
 /// 0–100 axis, each point with a tooltip, the failed ones marked; empty without points.
 pub fn line_chart(points_in: &[ChartPoint], label: &str) -> String {
-    const W: f64 = 640.0;
-    const H: f64 = 220.0;
+    const W: f64 = 480.0;
+    const H: f64 = 200.0;
     const LEFT: f64 = 34.0;
     const RIGHT: f64 = 12.0;
     const TOP: f64 = 10.0;
@@ -294,7 +294,7 @@ mod tests {
         assert!(svg.contains("<title>abc1234 &lt;ok&gt;</title>"));
         assert!(svg.contains("<title>def5678 &quot;failed&quot;</title>"));
         assert!(!svg.contains("<ok>"));
-        // 0–100 maps onto the plot's height: 100 at the top (10), 0 at the bottom (194).
+        // 0–100 maps onto the plot's height: 100 at the top (10), 0 at the bottom (174).
         assert!(svg.contains("cy=\"10.0\""), "{svg}");
         assert!(svg.contains(">day 90</text>") && svg.contains(">day 100</text>"));
         assert!(
@@ -302,7 +302,7 @@ mod tests {
             "only the first and last ticks"
         );
         let single = line_chart(&[p(50.0, false, "one")], "s");
-        assert!(single.contains("cx=\"331.0\" cy=\"102.0\""), "{single}");
+        assert!(single.contains("cx=\"251.0\" cy=\"92.0\""), "{single}");
     }
 
     #[test]
