@@ -85,7 +85,7 @@ async fn pages_show_real_analyses(mut options: Options) {
             "bandit",
             "ruff",
             &format!("/analyses/{}", data.pr.id),
-            &format!("PR #1"),
+            "PR #1",
             "&quot;gate&quot;",
         ] {
             assert!(project.text.contains(expected), "project lacks {expected}:\n{}", project.text);

@@ -152,10 +152,8 @@ pub fn problems(html: &str) -> Vec<String> {
                     *has = true;
                 }
             }
-            ("table", true) => {
-                if open_tables.pop() == Some(false) {
-                    out.push("a <table> without <th>".to_owned());
-                }
+            ("table", true) if open_tables.pop() == Some(false) => {
+                out.push("a <table> without <th>".to_owned());
             }
             _ => {}
         }

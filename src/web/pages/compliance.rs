@@ -95,7 +95,7 @@ async fn rows(
             break;
         }
     }
-    out.sort_by(|a, b| a.full_name.to_lowercase().cmp(&b.full_name.to_lowercase()));
+    out.sort_by_key(|r| r.full_name.to_lowercase());
     Ok(out)
 }
 
