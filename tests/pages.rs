@@ -396,3 +396,151 @@ fn the_html_checks_find_what_they_look_for() {
         assert!(p.contains(expected), "{expected} in:\n{p}");
     }
 }
+
+/// Every list is paginated through the store's cursor: 50 projects a page, 20 analyses,
+/// 50 findings, 50 audit entries — each "next" link leads to the rest and no further.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lists_are_paginated() {
+    run_test(Options::default(), |t| async move {
+        seed(&t).await;
+        let i = INSTALLATION as i64;
+        let store = t.store();
+        // 52 more projects (54 visible to a viewer of INSTALLATION with 501 and 503).
+        let values: Vec<String> = (0..52)
+            .map(|n| format!("({}, {i}, 'bulk/p-{n:02}', 'main', '', 0, 0)", 1000 + n))
+            .collect();
+        store
+            .execute_admin(&format!(
+                "INSERT INTO projects (id, installation_id, full_name, default_branch, clone_url, created_at, updated_at) VALUES {}",
+                values.join(", ")
+            ))
+            .await
+            .unwrap();
+        // 24 more analyses of project 502 (25 in all).
+        let values: Vec<String> = (0..24)
+            .map(|n| format!("({}, 502, 'sha{n}', 'push', 'completed', {n}, {n}, 60.0, 'C', 'success')", 9100 + n))
+            .collect();
+        store
+            .execute_admin(&format!(
+                "INSERT INTO analyses (id, project_id, sha, trigger, status, queued_at, completed_at, score, grade, verdict) VALUES {}",
+                values.join(", ")
+            ))
+            .await
+            .unwrap();
+        // 55 new findings of analysis 9001, 3 of them critical or blocker security ones.
+        let values: Vec<String> = (0..55)
+            .map(|n| {
+                let (category, severity, rule) = match n {
+                    0 => ("security", "critical", "B602"),
+                    1 => ("security", "blocker", "B999"),
+                    2 => ("security", "critical", "B307"),
+                    _ => ("reliability", "major", "F821"),
+                };
+                format!(
+                    "(9001, 'fp{n}', 'ruff', '{rule}', '{category}', '{severity}', 'src/m{n:02}.py', {n}, {n}, 'message {n}', 5, 1)"
+                )
+            })
+            .collect();
+        store
+            .execute_admin(&format!(
+                "INSERT INTO findings (analysis_id, fingerprint, backend, rule, category, severity, path, start_line, end_line, message, effort_minutes, is_new) VALUES {}",
+                values.join(", ")
+            ))
+            .await
+            .unwrap();
+        let values: Vec<String> = (0..55)
+            .map(|n| format!("({n}, 'someone', 'test.entry', 'target-{n:02}', NULL, 'value {n}')"))
+            .collect();
+        store
+            .execute_admin(&format!(
+                "INSERT INTO audit_log (at, actor, action, target, before_value, after_value) VALUES {}",
+                values.join(", ")
+            ))
+            .await
+            .unwrap();
+
+        let url = |path: &str| format!("{}{path}", t.url());
+        let admin = harness::web::sign_in(&t).await;
+        let admin = Some(admin.as_str());
+        let rows = |html: &str, needle: &str| html.matches(needle).count();
+        let next_link = |a: &Answer, label: &str| -> Option<String> {
+            let at = a.text.find(&format!("\">{label}</a>"))?;
+            let start = a.text[..at].rfind("href=\"")? + 6;
+            let end = start + a.text[start..].find('"')?;
+            Some(a.text[start..end].replace("&amp;", "&"))
+        };
+
+        // Projects: a viewer sees 54; 50, then 4.
+        let viewer = t.session_cookie("octocat", &[i]).await;
+        let viewer = Some(viewer.as_str());
+        let first = get(&url("/?sort=-name"), viewer).await;
+        ok_page("/ page 1", &first);
+        assert_eq!(rows(&first.text, "<td><a href=\"/projects/"), 50);
+        let next = next_link(&first, "Next page").expect("a next page");
+        assert!(next.contains("sort=-name") && next.contains("cursor="), "{next}");
+        let second = get(&url(&next), viewer).await;
+        ok_page("/ page 2", &second);
+        assert_eq!(rows(&second.text, "<td><a href=\"/projects/"), 4, "{}", second.text);
+        assert!(next_link(&second, "Next page").is_none());
+        assert!(next_link(&second, "First page").is_some());
+        assert!(!first.text.contains("other/secret") && !second.text.contains("other/secret"));
+        let totals = &first.text[first.text.find("<h1>").unwrap()..];
+        assert!(totals.contains("<div class=\"big\">54</div>projects"), "totals over every page");
+
+        // Analyses of a project: 20, then 5.
+        let project = get(&url("/projects/502"), admin).await;
+        ok_page("/projects/502", &project);
+        assert_eq!(rows(&project.text, "<td><a href=\"/analyses/"), 20);
+        let older = next_link(&project, "Older analyses").expect("older analyses");
+        let rest = get(&url(&older), admin).await;
+        ok_page("older analyses", &rest);
+        assert_eq!(rows(&rest.text, "<td><a href=\"/analyses/"), 5);
+        assert!(next_link(&rest, "Older analyses").is_none());
+        // The chart has every completed default-branch analysis; 25 points, none failed but 9001.
+        assert!(project.text.contains("25 analyses, 1 with the gate failed"), "{}", project.text);
+
+        // Findings of an analysis: 50 new (and 50 open), then 5.
+        let analysis = get(&url("/analyses/9001"), admin).await;
+        ok_page("/analyses/9001", &analysis);
+        let more = next_link(&analysis, "More new findings").expect("more new findings");
+        assert!(more.ends_with("#new"), "{more}");
+        let rest = get(&url(&more), admin).await;
+        ok_page("more new findings", &rest);
+        let new_section = |html: &str| {
+            let s = html.find("id=\"new\"").unwrap();
+            let e = html.find("id=\"fixed\"").unwrap();
+            html[s..e].matches("class=\"message\"").count()
+        };
+        assert_eq!(new_section(&analysis.text), 50);
+        assert_eq!(new_section(&rest.text), 5);
+
+        // The grouped count of open critical security findings, by visibility.
+        let json = get(&url("/compliance.json"), admin).await;
+        let json: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+        let secret = json["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["full_name"] == "other/secret")
+            .expect("an admin sees every installation");
+        assert_eq!(secret["open_critical_security"], 3);
+        assert!(secret["violations"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("3 open critical security findings")));
+        assert_eq!(json["projects"].as_array().unwrap().len(), 55);
+
+        // The audit log (the 55 entries and the sign-in link's admin grant): 50, then 6.
+        let audit = get(&url("/audit"), admin).await;
+        ok_page("/audit", &audit);
+        assert_eq!(rows(&audit.text, "<tr>\n    <td><time"), 50);
+        assert!(audit.text.contains("<code>role.grant</code>"));
+        assert_eq!(rows(&audit.text, "<code>test.entry</code>"), 49);
+        let older = next_link(&audit, "Older entries").expect("older entries");
+        let rest = get(&url(&older), admin).await;
+        assert_eq!(rows(&rest.text, "<code>test.entry</code>"), 6);
+        assert!(next_link(&rest, "Older entries").is_none());
+        assert!(rest.text.contains("target-00") && !rest.text.contains("target-54"));
+    })
+    .await;
+}
