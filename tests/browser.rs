@@ -212,9 +212,20 @@ async fn the_dashboard_in_a_real_browser() {
             );
         }
 
+        // The admin's pages are valid too.
+        let admin_pages = [
+            ("audit", "/audit".to_owned()),
+            ("api-keys", "/settings/api-keys".to_owned()),
+        ];
+        for (name, path) in &admin_pages {
+            let dom = browser.dom(&url(path)).await;
+            assert_valid(name, &dom);
+            assert!(visible_text(&dom).contains("local-admin"), "{name}: {dom}");
+        }
+
         // Screenshots at a laptop's and a phone's width.
         let dir = screenshots_dir();
-        for (name, path) in &pages {
+        for (name, path) in pages.iter().chain(&admin_pages) {
             for (width, size) in [("desktop", (1280, 900)), ("phone", (375, 800))] {
                 let file = dir.join(format!("{name}-{width}.png"));
                 browser.screenshot(&url(path), &file, size).await;
