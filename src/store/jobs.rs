@@ -69,6 +69,18 @@ fn claim_sql(dialect: Dialect) -> String {
     )
 }
 
+impl super::Store {
+    /// Queues a command job on its own; its id.
+    pub async fn enqueue_command(
+        &self,
+        command: &crate::domain::events::Command,
+        limits: super::JobLimits,
+    ) -> Result<i64> {
+        let mut conn = self.pool.acquire().await?;
+        insert_command_job(&mut conn, command, limits, super::now_ms()).await
+    }
+}
+
 /// Queues a command job (inside the caller's transaction).
 pub(super) async fn insert_command_job(
     conn: &mut AnyConnection,

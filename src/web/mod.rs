@@ -1,6 +1,7 @@
 //! The HTTP surface: webhook ingress, health checks, sign-in, the dashboard's pages, the REST
 //! and GraphQL APIs — the state handlers share and the router.
 
+pub mod api;
 pub mod auth;
 pub mod error;
 pub mod pages;
@@ -58,6 +59,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/signin/callback", get(signin::callback))
         .route("/signin/token/{token}", get(signin::token))
         .route("/signout", post(signin::sign_out))
+        .merge(api::router())
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such route\n") })
         .with_state(state)
 }
