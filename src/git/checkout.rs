@@ -148,7 +148,13 @@ impl Mirrors {
     ) -> Result<String> {
         if git_ref.len() == 40 && git_ref.bytes().all(|b| b.is_ascii_hexdigit()) {
             let sha = git_ref.to_ascii_lowercase();
-            self.fetch(repo_id, clone_url, token, &[sha.clone()], &[&sha])?;
+            self.fetch(
+                repo_id,
+                clone_url,
+                token,
+                std::slice::from_ref(&sha),
+                &[&sha],
+            )?;
             return Ok(sha);
         }
         let full = if git_ref.starts_with("refs/") {

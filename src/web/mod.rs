@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod graphql;
 pub mod pages;
 pub mod signin;
 pub mod webhook;
@@ -60,8 +61,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/signin/token/{token}", get(signin::token))
         .route("/signout", post(signin::sign_out))
         .merge(api::router())
-        .fallback(|| async { (StatusCode::NOT_FOUND, "no such route\n") })
+        .route("/api/graphql", post(graphql::execute))
+        .fallback(not_found)
         .with_state(state)
+}
+
+/// An unknown route: JSON under `/api/`, one line of text elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        error::ApiError::not_found(format!("no such route: {}", uri.path())).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "no such route\n").into_response()
+    }
 }
 
 /// Ready when the database answers; not ready when analyses cannot run because the jail
