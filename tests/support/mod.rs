@@ -13,6 +13,7 @@ pub mod fake_github;
 pub mod fake_slack;
 pub mod git_server;
 pub mod hooks;
+pub mod oauth;
 pub mod openapi;
 pub mod routing;
 
