@@ -60,6 +60,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "default https://github.com; GitHub Enterprise: https://HOST",
     ),
     (
+        "FLEXT_QUALITY_SHUTDOWN_GRACE_SECS",
+        "on SIGTERM, how long running jobs may finish before they are handed back (default 25)",
+    ),
+    (
         "FLEXT_QUALITY_ADMINS",
         "GitHub logins (comma-separated) who are dashboard admins",
     ),
@@ -171,6 +175,8 @@ pub struct Settings {
     /// Seconds between looks for missed webhook deliveries (0: never).
     pub reconcile_secs: u64,
     pub web: WebSettings,
+    /// How long running jobs may take to finish after SIGTERM before they are handed back.
+    pub shutdown_grace_secs: u64,
 }
 
 /// Who may see the dashboard and the API, and how they sign in.
@@ -442,6 +448,7 @@ impl Settings {
             secret_key: var("FLEXT_QUALITY_SECRET_KEY").map(SecretString::from),
             reconcile_secs: parse_var("FLEXT_QUALITY_RECONCILE_SECS", 600)?,
             web: WebSettings::from_env()?,
+            shutdown_grace_secs: parse_var("FLEXT_QUALITY_SHUTDOWN_GRACE_SECS", 25)?,
             data_dir: data_dir(),
         })
     }

@@ -13,6 +13,32 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// How long to sleep when the queue is empty (a notification wakes the worker sooner).
     pub idle_poll: Duration,
+    /// Turns true when a shutdown's grace period is over: the job in hand is dropped (its
+    /// tools killed) and handed back to the queue at once, its attempt not counted.
+    pub abandon: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+/// Resolves when `abandon` turns true (never, without one).
+async fn abandoned(abandon: Option<tokio::sync::watch::Receiver<bool>>) {
+    match abandon {
+        Some(mut rx) => {
+            while !*rx.borrow_and_update() {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Stops the lease's heartbeat however the attempt ends, even when its future is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Runs jobs until `shutdown` fires.
@@ -111,6 +137,8 @@ enum Attempt {
     Failed(anyhow::Error),
     PastDeadline(Duration),
     LeaseLost,
+    /// The server is stopping and its grace period ran out.
+    Abandoned,
 }
 
 async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
@@ -165,6 +193,17 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
             tracing::info!("the analysis was superseded; its work is dropped");
             let _ = cx.store.fail_job(job.id, owner, "cancelled").await;
         }
+        Attempt::Abandoned => {
+            tracing::warn!("shutting down: the job goes back to the queue for another worker");
+            let reason = "the worker shut down before finishing; another worker takes it over";
+            if let Err(e) = cx
+                .store
+                .postpone_job(job.id, owner, reason, crate::store::now_ms())
+                .await
+            {
+                tracing::error!(error = %format!("{e:#}"), "could not hand the job back");
+            }
+        }
         Attempt::LeaseLost => {
             // A cancelled job loses its lease at the next renewal: say which it was.
             match cx.store.get_job_state(job.id).await {
@@ -215,10 +254,10 @@ async fn attempt(cx: &JobContext, config: &WorkerConfig, job: &ClaimedJob) -> At
     let owner = config.name.clone();
     let lease_ms = config.lease.as_millis() as i64;
     let (lost_tx, mut lost_rx) = tokio::sync::oneshot::channel::<()>();
-    let heartbeat = {
+    let _heartbeat = {
         let store = cx.store.clone();
         let job_id = job.id;
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             let mut lost_tx = Some(lost_tx);
             loop {
                 tokio::time::sleep(Duration::from_millis((lease_ms / 3).max(100) as u64)).await;
@@ -233,7 +272,7 @@ async fn attempt(cx: &JobContext, config: &WorkerConfig, job: &ClaimedJob) -> At
                     Err(e) => tracing::warn!(error = %format!("{e:#}"), "lease renewal failed"),
                 }
             }
-        })
+        }))
     };
     let work = async {
         match (job.kind, job.analysis_id, job.publish_task_id) {
@@ -256,8 +295,8 @@ async fn attempt(cx: &JobContext, config: &WorkerConfig, job: &ClaimedJob) -> At
             Err(_) => Attempt::PastDeadline(cx.job_deadline),
         },
         _ = &mut lost_rx => Attempt::LeaseLost,
+        _ = abandoned(config.abandon.clone()) => Attempt::Abandoned,
     };
-    heartbeat.abort();
     result
 }
 

@@ -134,6 +134,26 @@ impl Store {
             .context("applying database migrations")
     }
 
+    /// Migrations this binary knows that the database has not applied (for `/readyz`: an
+    /// instance of a newer release must not serve an older schema).
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        let migrator = match self.dialect {
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+        };
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(&self.pool)
+                .await
+                .context("reading the applied migrations")?;
+        let applied: std::collections::HashSet<i64> = applied.into_iter().map(|r| r.0).collect();
+        Ok(migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+
     /// True when the database answers a trivial query (for `/readyz`).
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

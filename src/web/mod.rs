@@ -49,6 +49,12 @@ pub struct AppState {
     pub secrets: Option<Arc<crate::secret_box::SecretBox>>,
     /// The server policy from its file; one set through the API overrides it.
     pub policy_file: crate::config::Policy,
+    /// Set on SIGTERM: webhooks are refused (503) while running jobs finish.
+    pub draining: std::sync::atomic::AtomicBool,
+    /// This process runs analyses (so `/readyz` needs the tools and the jail).
+    pub runs_workers: bool,
+    /// Where the analysis tools live.
+    pub tools_dir: std::path::PathBuf,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -76,28 +82,69 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
     }
 }
 
-/// Ready when the database answers; not ready when analyses cannot run because the jail
-/// could not be made (they would all fail).
-async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
+/// What `/readyz` says: ready or not, what is missing, and what works differently.
+#[derive(Debug, serde::Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    /// Why not ready, one line each.
+    pub missing: Vec<String>,
+    /// Ready, but worth knowing.
+    pub notes: Vec<String>,
+}
+
+/// Ready (200) when the database answers with the current schema, and — where this process
+/// runs analyses — the tools are installed and the jail works; 503 otherwise, with what is
+/// missing as JSON.
+async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, axum::Json<Readiness>) {
+    let mut missing = Vec::new();
+    let mut notes = Vec::new();
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        missing.push("shutting down".to_owned());
+    }
     if !state.store.ping().await {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database unreachable\n".into(),
-        );
-    }
-    let jail = state.jail.read().unwrap_or_else(|e| e.into_inner()).clone();
-    match jail {
-        Some(s @ JailState::Unavailable(_)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{}\n", s.describe()),
-        ),
-        Some(s @ (JailState::Off | JailState::Unjailed(_))) => {
-            (StatusCode::OK, format!("ready; {}\n", s.describe()))
+        missing.push("database unreachable".to_owned());
+    } else {
+        match state.store.pending_migrations().await {
+            Ok(p) if p.is_empty() => {}
+            Ok(p) => missing.push(format!(
+                "{} database migration(s) not applied (run `flext-quality migrate`)",
+                p.len()
+            )),
+            Err(e) => missing.push(format!("cannot read the schema's version: {e:#}")),
         }
-        _ if !state.app_configured => (
-            StatusCode::OK,
-            "ready; analyses wait for the GitHub App settings (GITHUB_APP_ID, GITHUB_PRIVATE_KEY)\n".into(),
-        ),
-        _ => (StatusCode::OK, "ready\n".into()),
     }
+    if !state.app_configured {
+        notes.push(
+            "analyses wait for the GitHub App settings (GITHUB_APP_ID, GITHUB_PRIVATE_KEY)"
+                .to_owned(),
+        );
+    } else if state.runs_workers {
+        if !crate::tools::is_installed(&state.tools_dir) {
+            missing.push(format!(
+                "the analysis tools are not installed in {} yet",
+                state.tools_dir.display()
+            ));
+        }
+        let jail = state.jail.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match jail {
+            None => missing.push("the jail has not been tried yet".to_owned()),
+            Some(s @ JailState::Unavailable(_)) => missing.push(s.describe()),
+            Some(s @ (JailState::Off | JailState::Unjailed(_))) => notes.push(s.describe()),
+            Some(JailState::Jailed) => {}
+        }
+    }
+    let ready = missing.is_empty();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(Readiness {
+            ready,
+            missing,
+            notes,
+        }),
+    )
 }

@@ -158,6 +158,15 @@ pub async fn receive(State(state): State<Arc<AppState>>, delivery: VerifiedDeliv
 }
 
 async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        tracing::warn!("refused: shutting down");
+        return Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down; GitHub shows this delivery as failed and it is redelivered",
+        )
+        .for_delivery(Some(&delivery.delivery_id))
+        .into_response();
+    }
     let refuse = |reason: String| {
         Refusal::new(StatusCode::BAD_REQUEST, reason)
             .for_delivery(Some(&delivery.delivery_id))

@@ -238,6 +238,7 @@ impl Tester {
             secret_key: Some(SecretString::from("a test server's secret key".to_owned())),
             reconcile_secs: 0,
             web: Default::default(),
+            shutdown_grace_secs: 5,
         };
         (options.settings)(&mut settings);
         let store = db.store.clone();
@@ -336,6 +337,7 @@ impl Tester {
                 name: format!("test-worker-{i}"),
                 lease: self.0.lease,
                 idle_poll: Duration::from_millis(200),
+                abandon: None,
             };
             tasks.spawn(run_worker(
                 self.0.ctx.clone(),
