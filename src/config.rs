@@ -60,6 +60,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "default https://github.com; GitHub Enterprise: https://HOST",
     ),
     (
+        "FLEXT_QUALITY_METRICS_TOKEN",
+        "when set, /metrics needs it as `Authorization: Bearer …` (a secret)",
+    ),
+    (
         "FLEXT_QUALITY_SHUTDOWN_GRACE_SECS",
         "on SIGTERM, how long running jobs may finish before they are handed back (default 25)",
     ),
@@ -177,6 +181,8 @@ pub struct Settings {
     pub web: WebSettings,
     /// How long running jobs may take to finish after SIGTERM before they are handed back.
     pub shutdown_grace_secs: u64,
+    /// When set, `/metrics` needs it as a bearer token.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Who may see the dashboard and the API, and how they sign in.
@@ -449,6 +455,7 @@ impl Settings {
             reconcile_secs: parse_var("FLEXT_QUALITY_RECONCILE_SECS", 600)?,
             web: WebSettings::from_env()?,
             shutdown_grace_secs: parse_var("FLEXT_QUALITY_SHUTDOWN_GRACE_SECS", 25)?,
+            metrics_token: var("FLEXT_QUALITY_METRICS_TOKEN").map(SecretString::from),
             data_dir: data_dir(),
         })
     }

@@ -54,6 +54,7 @@ pub async fn jail(analysis: &AnalysisSettings, setting: SandboxSetting) -> Jail 
 
 /// Says at start, in one line, how the tools will run.
 pub fn log_jail_state(state: &JailState) {
+    crate::metrics::jail(matches!(state, JailState::Jailed));
     match state {
         JailState::Jailed => tracing::info!("{}", state.describe()),
         JailState::Off | JailState::Unjailed(_) => tracing::warn!("{}", state.describe()),
@@ -263,6 +264,7 @@ pub fn app_state(
         draining: Default::default(),
         runs_workers: false,
         tools_dir: settings.analysis.tools_dir.clone(),
+        metrics_token: settings.metrics_token.clone(),
     })
 }
 

@@ -268,3 +268,33 @@ impl Store {
         Ok(n == 1)
     }
 }
+
+/// The queue as `/metrics` shows it: per kind, how many jobs wait and when the oldest one that
+/// may run now was queued (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStat {
+    pub kind: String,
+    pub queued: i64,
+    pub oldest_runnable_at: Option<i64>,
+}
+
+impl super::Store {
+    pub async fn queue_stats(&self) -> Result<Vec<QueueStat>> {
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT kind, COUNT(*), MIN(CASE WHEN run_after <= $1 THEN created_at END)
+             FROM jobs WHERE state = 'queued' GROUP BY kind",
+        )
+        .bind(super::now_ms())
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the queue's size")?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, queued, oldest_runnable_at)| QueueStat {
+                kind,
+                queued,
+                oldest_runnable_at,
+            })
+            .collect())
+    }
+}

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod graphql;
+pub mod metrics;
 pub mod pages;
 pub mod signin;
 pub mod webhook;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub runs_workers: bool,
     /// Where the analysis tools live.
     pub tools_dir: std::path::PathBuf,
+    /// `FLEXT_QUALITY_METRICS_TOKEN`: when set, `/metrics` needs it as a bearer token.
+    pub metrics_token: Option<SecretString>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -62,6 +65,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/webhooks/github", post(webhook::receive))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
         .route("/signin", get(signin::start))
         .route("/signin/callback", get(signin::callback))
         .route("/signin/token/{token}", get(signin::token))

@@ -239,6 +239,7 @@ impl Tester {
             reconcile_secs: 0,
             web: Default::default(),
             shutdown_grace_secs: 5,
+            metrics_token: None,
         };
         (options.settings)(&mut settings);
         let store = db.store.clone();
