@@ -237,6 +237,7 @@ impl Tester {
             slack_webhook_url: Some(SecretString::from(slack.webhook_url())),
             secret_key: Some(SecretString::from("a test server's secret key".to_owned())),
             reconcile_secs: 0,
+            event_hooks: Vec::new(),
         };
         (options.settings)(&mut settings);
         let store = db.store.clone();
