@@ -394,14 +394,14 @@ impl Store {
 
     /// The active hooks `FLEXT_QUALITY_EVENT_HOOKS` registered, sealed.
     pub async fn env_event_hooks(&self) -> Result<Vec<SealedEventHook>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT id, url AS sealed_url, secret AS sealed_secret, events FROM event_hooks
              WHERE active = 1 AND created_by = $1 ORDER BY id",
         )
         .bind(ENV_ACTOR)
         .fetch_all(&self.pool)
         .await
-        .context("reading the event hooks")?)
+        .context("reading the event hooks")
     }
 
     /// Makes the env hooks what `FLEXT_QUALITY_EVENT_HOOKS` says: removes `remove` and adds
