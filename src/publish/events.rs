@@ -308,12 +308,17 @@ async fn send_all(cx: &PublishContext, outcome: &Outcome) -> Result<(), PublishE
     if pending.is_empty() {
         return Ok(());
     }
-    let secrets = cx.secrets.as_deref().ok_or_else(|| {
-        PublishError::Permanent(
-            "FLEXT_QUALITY_SECRET_KEY is not set: the event hooks' URLs and secrets cannot be opened"
-                .into(),
-        )
-    })?;
+    let Some(secrets) = cx.secrets.as_deref() else {
+        // Said on each delivery too, so the delivery log shows why nothing arrived.
+        let why = "FLEXT_QUALITY_SECRET_KEY is not set: the event hooks' URLs and secrets cannot be opened";
+        for d in &pending {
+            cx.store
+                .record_event_attempt(d.id, None, Some(why), false)
+                .await
+                .map_err(PublishError::Retry)?;
+        }
+        return Err(PublishError::Permanent(why.into()));
+    };
     let web = crate::github::web_url(
         cx.github
             .as_ref()
