@@ -139,6 +139,24 @@ pub async fn set_project_slack(
     })
 }
 
+/// Registers the hooks of `FLEXT_QUALITY_EVENT_HOOKS` (or keeps them, when unchanged) and
+/// removes the ones it no longer lists; says what it did in one line.
+pub async fn sync_event_hooks(settings: &Settings, store: &Store) -> Result<()> {
+    let secrets = secret_box(settings);
+    let report =
+        crate::publish::events::sync_env_hooks(store, secrets.as_deref(), &settings.event_hooks)
+            .await?;
+    if report != Default::default() {
+        tracing::info!(
+            kept = report.kept,
+            added = report.added,
+            removed = report.removed,
+            "event hooks from FLEXT_QUALITY_EVENT_HOOKS"
+        );
+    }
+    Ok(())
+}
+
 /// What sealed Slack URLs are for (a key per purpose).
 pub const SLACK_PURPOSE: &str = "project slack webhook";
 
@@ -300,6 +318,7 @@ fn without_app(settings: &Settings) -> String {
 /// `flext-quality serve`: HTTP plus `workers` in-process workers.
 pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
     let store = open_store(&settings).await?;
+    sync_event_hooks(&settings, &store).await?;
     let github = github_app(&settings)?;
     if github.is_none() {
         tracing::warn!("{}", without_app(&settings));

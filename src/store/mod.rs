@@ -1,6 +1,6 @@
 //! The only place with SQL: installations, projects, deliveries, the job queue, analyses, their
-//! findings and publish tasks, on PostgreSQL (production) or an embedded SQLite file (the
-//! default).
+//! findings and publish tasks, outgoing event hooks and their delivery log, on PostgreSQL
+//! (production) or an embedded SQLite file (the default).
 //!
 //! Queries go through sqlx's `Any` driver so one text serves both engines; where the engines
 //! differ (claiming a job) the query is chosen by [`Dialect`]. Times are Unix milliseconds.
@@ -12,6 +12,7 @@ mod analyses;
 mod cancel;
 mod conversation;
 mod deliveries;
+mod events;
 mod jobs;
 mod lifecycle;
 mod projects;
@@ -26,6 +27,7 @@ pub use analyses::*;
 pub use cancel::Stuck;
 pub use conversation::*;
 pub use deliveries::*;
+pub use events::*;
 pub use jobs::*;
 pub use lifecycle::{InstallationState, SUSPENDED, UNINSTALLED};
 pub use publish::*;

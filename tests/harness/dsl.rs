@@ -240,6 +240,7 @@ impl Tester {
             web: Default::default(),
             shutdown_grace_secs: 5,
             metrics_token: None,
+            event_hooks: Vec::new(),
         };
         (options.settings)(&mut settings);
         let store = db.store.clone();
