@@ -166,7 +166,12 @@ async fn answers_match_the_document(dialect: Dialect) {
                 format!("/api/v1/projects/{project}/settings"),
                 Some(json!({"slack_webhook_url": null})),
             ),
+            ("POST", "/api/v1/event-hooks".to_owned(), Some(json!({"url": "https://ci.example.com/hook?token=x", "secret": "s3cret-s3cret", "events": ["gate.changed"]}))),
+            ("GET", "/api/v1/event-hooks".to_owned(), None),
+            ("DELETE", "/api/v1/event-hooks/1".to_owned(), None),
+            ("GET", "/api/v1/event-deliveries?limit=10".to_owned(), None),
             // Refusals are documented too.
+            ("POST", "/api/v1/event-hooks".to_owned(), Some(json!({"url": "ftp://x", "secret": "s", "events": ["nope"]}))),
             ("GET", "/api/v1/projects/999999".to_owned(), None),
             ("GET", "/api/v1/projects/not-a-number".to_owned(), None),
             (
@@ -188,7 +193,12 @@ async fn answers_match_the_document(dialect: Dialect) {
             seen.insert(conforms(&spec, method, &path, status, &answer));
         }
 
-        // What the answers say, not only their shape.
+        // What the answers say, not only their shape. A hook is shown by its host only.
+        let (_, hooks) = call(&t, "GET", "/api/v1/event-hooks", Some(&admin), None).await;
+        assert_eq!(hooks[0]["url_host"], "ci.example.com", "{hooks}");
+        assert!(!hooks.to_string().contains("token") && !hooks.to_string().contains("s3cret"));
+        let (_, audit) = call(&t, "GET", "/api/v1/audit?limit=50", Some(&admin), None).await;
+        assert!(!audit.to_string().contains("token=x") && !audit.to_string().contains("s3cret"));
         let (_, projects) = call(&t, "GET", "/api/v1/projects", Some(&admin), None).await;
         let p = &projects["items"][0];
         assert_eq!(p["full_name"], "acme/widgets");
@@ -278,7 +288,8 @@ async fn strangers_are_refused_everywhere() {
                 let path = op
                     .template
                     .replace("{id}", &project.to_string())
-                    .replace("{login}", "octocat");
+                    .replace("{login}", "octocat")
+                    .replace("{hook}", "1");
                 (op.method.clone(), path)
             })
             .collect();

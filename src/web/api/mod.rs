@@ -3,6 +3,7 @@
 //! the handlers' annotations (utoipa) and served at `/api/v1/openapi.json`.
 
 pub mod admin;
+pub mod hooks;
 pub mod read;
 
 use super::auth::Principal;
@@ -34,6 +35,10 @@ use utoipa::{Modify, OpenApi};
         admin::revoke_key,
         admin::list_audit,
         admin::set_role,
+        hooks::list_hooks,
+        hooks::create_hook,
+        hooks::remove_hook,
+        hooks::list_deliveries,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("session" = [])),
@@ -104,4 +109,10 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/api-keys/{id}", delete(admin::revoke_key))
         .route("/api/v1/audit", get(admin::list_audit))
         .route("/api/v1/users/{login}/role", put(admin::set_role))
+        .route(
+            "/api/v1/event-hooks",
+            get(hooks::list_hooks).post(hooks::create_hook),
+        )
+        .route("/api/v1/event-hooks/{id}", delete(hooks::remove_hook))
+        .route("/api/v1/event-deliveries", get(hooks::list_deliveries))
 }
