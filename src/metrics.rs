@@ -61,6 +61,8 @@ pub struct StatusLabels {
 /// Every metric, registered once.
 pub struct Metrics {
     registry: Registry,
+    /// The exposed names of every family (`flext_quality_…`, counters with `_total`).
+    names: Vec<String>,
     pub webhooks: Family<WebhookLabels, Counter>,
     pub webhooks_refused: Family<ReasonLabels, Counter>,
     pub queue_depth: Family<KindLabels, Gauge>,
@@ -84,6 +86,7 @@ fn seconds_histogram() -> Histogram {
 impl Metrics {
     fn new() -> Metrics {
         let mut registry = Registry::with_prefix("flext_quality");
+        let mut names = Vec::new();
         let m = Metrics {
             webhooks: Family::default(),
             webhooks_refused: Family::default(),
@@ -99,73 +102,97 @@ impl Metrics {
             slack_requests: Family::default(),
             jail_available: Gauge::default(),
             registry: Registry::default(),
+            names: Vec::new(),
         };
         registry.register(
             "webhooks",
             "Webhook deliveries accepted, by event and what they led to",
             m.webhooks.clone(),
         );
+        names.push("flext_quality_webhooks_total".to_owned());
         registry.register(
             "webhooks_refused",
             "Webhook deliveries refused, by reason",
             m.webhooks_refused.clone(),
         );
+        names.push("flext_quality_webhooks_refused_total".to_owned());
         registry.register(
             "queue_depth",
             "Jobs queued (not yet running), by kind",
             m.queue_depth.clone(),
         );
+        names.push("flext_quality_queue_depth".to_owned());
         registry.register(
             "queue_oldest_age_seconds",
             "Age of the oldest queued job that may run now, by kind",
             m.queue_oldest_seconds.clone(),
         );
+        names.push("flext_quality_queue_oldest_age_seconds".to_owned());
         registry.register(
             "job_duration_seconds",
             "Job attempts, by kind and outcome",
             m.job_seconds.clone(),
         );
+        names.push("flext_quality_job_duration_seconds".to_owned());
         registry.register(
             "stage_duration_seconds",
             "Analysis stages (fetch, analyse, save, total)",
             m.stage_seconds.clone(),
         );
+        names.push("flext_quality_stage_duration_seconds".to_owned());
         registry.register(
             "backend_duration_seconds",
             "Analysis backend runs, by backend",
             m.backend_seconds.clone(),
         );
+        names.push("flext_quality_backend_duration_seconds".to_owned());
         registry.register(
             "backend_failures",
             "Analysis backend runs that failed or timed out, by backend",
             m.backend_failures.clone(),
         );
+        names.push("flext_quality_backend_failures_total".to_owned());
         registry.register(
             "analyses",
             "Analyses completed, by verdict and grade",
             m.analyses.clone(),
         );
+        names.push("flext_quality_analyses_total".to_owned());
         registry.register(
             "github_requests",
             "Requests to GitHub's API, by status",
             m.github_requests.clone(),
         );
+        names.push("flext_quality_github_requests_total".to_owned());
         registry.register(
             "github_rate_limit_pauses",
             "Times an installation's requests were paused by a GitHub rate limit",
             m.github_rate_limit_pauses.clone(),
         );
+        names.push("flext_quality_github_rate_limit_pauses_total".to_owned());
         registry.register(
             "slack_requests",
             "Requests to Slack, by status",
             m.slack_requests.clone(),
         );
+        names.push("flext_quality_slack_requests_total".to_owned());
         registry.register(
             "jail_available",
             "1 when analysis tools run in the bubblewrap jail here, 0 when not",
             m.jail_available.clone(),
         );
-        Metrics { registry, ..m }
+        names.push("flext_quality_jail_available".to_owned());
+        Metrics {
+            registry,
+            names,
+            ..m
+        }
+    }
+
+    /// The exposed name of every metric family (a family appears in the text once it has a
+    /// sample).
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// The text exposition.

@@ -439,22 +439,53 @@ pub async fn worker(settings: Settings, workers: usize) -> Result<()> {
             "a worker needs the GitHub App to fetch code and publish: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH)"
         );
     }
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let state = {
+        let mut state = app_state(&settings, store.clone(), notify.clone());
+        Arc::get_mut(&mut state)
+            .expect("the state is not shared yet")
+            .runs_workers = true;
+        state
+    };
+    // Health, readiness and this process's metrics, on PORT.
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port))
+        .await
+        .with_context(|| format!("binding port {}", settings.port))?;
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ops = crate::web::ops_router(state.clone());
+    let http = tokio::spawn(async move {
+        axum::serve(listener, ops)
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .await
+    });
     crate::tools::ensure_installed(&settings.analysis.tools_dir).await;
     let jail = jail(&settings.analysis, settings.analysis.sandbox).await;
     log_jail_state(jail.state());
+    *state.jail.write().unwrap_or_else(|e| e.into_inner()) = Some(jail.state().clone());
     let engine = engine(&settings.analysis, jail, None);
     let ctx = job_context(&settings, store.clone(), github, engine);
     let pool = spawn_workers(
         ctx,
         workers.max(1),
         Duration::from_secs(settings.lease_secs),
-        Arc::new(tokio::sync::Notify::new()),
+        notify,
     );
-    tracing::info!(workers, "flext-quality workers running");
+    tracing::info!(
+        workers,
+        port = settings.port,
+        "flext-quality workers running"
+    );
     shutdown_signal().await;
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     tracing::info!("shutting down: finishing current jobs");
     pool.stop(Duration::from_secs(settings.shutdown_grace_secs))
         .await;
+    let _ = http_stop.send(());
+    let _ = http.await;
     store.close().await;
     Ok(())
 }

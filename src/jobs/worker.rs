@@ -174,13 +174,19 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
             }
         }
     }
-    match attempt(cx, config, &job).await {
+    let attempt_started = std::time::Instant::now();
+    let result = attempt(cx, config, &job).await;
+    let seconds = attempt_started.elapsed().as_secs_f64();
+    let counted = |outcome: &str| crate::metrics::job(job.kind.as_str(), outcome, seconds);
+    match result {
         Attempt::Done => {
+            counted("done");
             if let Err(e) = cx.store.complete_job(job.id, owner).await {
                 tracing::error!(error = %format!("{e:#}"), "could not mark job done");
             }
         }
         Attempt::PastDeadline(deadline) => {
+            counted("timed_out");
             let reason = format!(
                 "the analysis did not finish within its deadline of {} s (FLEXT_QUALITY_JOB_DEADLINE_SECS)",
                 deadline.as_secs()
@@ -190,10 +196,12 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
             let _ = cx.store.fail_job(job.id, owner, &reason).await;
         }
         Attempt::Failed(e) if e.chain().any(|c| c.is::<crate::store::Cancelled>()) => {
+            counted("cancelled");
             tracing::info!("the analysis was superseded; its work is dropped");
             let _ = cx.store.fail_job(job.id, owner, "cancelled").await;
         }
         Attempt::Abandoned => {
+            counted("handed_back");
             tracing::warn!("shutting down: the job goes back to the queue for another worker");
             let reason = "the worker shut down before finishing; another worker takes it over";
             if let Err(e) = cx
@@ -205,6 +213,7 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
             }
         }
         Attempt::LeaseLost => {
+            counted("lease_lost");
             // A cancelled job loses its lease at the next renewal: say which it was.
             match cx.store.get_job_state(job.id).await {
                 Ok(Some(JobState::Cancelled)) => {
@@ -214,6 +223,7 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
             }
         }
         Attempt::Failed(e) if asked_to_wait(&e).is_some() => {
+            counted("postponed");
             let wait = asked_to_wait(&e).unwrap_or(Duration::from_secs(60));
             let reason = format!("{e:#}");
             tracing::warn!(%reason, wait_s = wait.as_secs(), "asked to wait; trying again then");
@@ -231,6 +241,7 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
                         .is_some_and(|g| g.cannot_heal())
             });
             if permanent || job.attempts >= job.max_attempts {
+                counted("failed");
                 if permanent {
                     tracing::error!(%reason, "job failed; retrying cannot help");
                 } else {
@@ -239,6 +250,7 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
                 give_up(cx, &job, "failure", &reason).await;
                 let _ = cx.store.fail_job(job.id, owner, &reason).await;
             } else {
+                counted("retried");
                 let wait = backoff(job.attempts);
                 tracing::warn!(%reason, retry_in_s = wait.as_secs(), "job failed; will retry");
                 let run_after = crate::store::now_ms() + wait.as_millis() as i64;

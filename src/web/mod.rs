@@ -76,6 +76,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// What a worker-only process serves: health, readiness and its metrics (its job and backend
+/// figures live in its own process).
+pub fn ops_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
+        .fallback(not_found)
+        .with_state(state)
+}
+
 /// An unknown route: JSON under `/api/`, one line of text elsewhere.
 async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
     use axum::response::IntoResponse;
