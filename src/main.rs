@@ -28,6 +28,7 @@ const SERVER_VARIABLES: &[&str] = &[
     "FLEXT_QUALITY_MAX_ANNOTATIONS",
     "FLEXT_QUALITY_POLICY_FILE",
     "FLEXT_QUALITY_SARIF_TOOLS",
+    "FLEXT_QUALITY_EVENT_HOOKS",
     "RUST_LOG",
     "LOG_FORMAT",
 ];
@@ -255,6 +256,7 @@ fn main() -> ExitCode {
         "DATABASE_URL",
         "SLACK_WEBHOOK_URL",
         "FLEXT_QUALITY_SECRET_KEY",
+        "FLEXT_QUALITY_EVENT_HOOKS",
     ] {
         std::env::remove_var(secret);
     }

@@ -1,6 +1,7 @@
-//! Secrets the database must keep (a project's Slack webhook URL) are sealed with AES-256-GCM
-//! under a key derived from `FLEXT_QUALITY_SECRET_KEY`: what is on disk is useless without the
-//! server's key, and any tampering is detected when it is opened.
+//! Secrets the database must keep (a project's Slack webhook URL, event hooks' URLs and
+//! secrets) are sealed with AES-256-GCM under a key derived from `FLEXT_QUALITY_SECRET_KEY`:
+//! what is on disk is useless without the server's key, and any tampering is detected when it
+//! is opened.
 
 use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD;
@@ -26,6 +27,20 @@ impl SecretBox {
         h.update(purpose.as_bytes());
         h.update(b"\0");
         h.update(secret.expose_secret().as_bytes());
+        SecretBox {
+            key: h.finalize().into(),
+            purpose,
+        }
+    }
+
+    /// A box for another purpose under the same server key: what one purpose sealed, another
+    /// cannot open, so a sealed value cannot be moved to a column meant for something else.
+    pub fn derive(&self, purpose: &'static str) -> SecretBox {
+        let mut h = Sha256::new();
+        h.update(b"flext-quality derived secret box\0");
+        h.update(purpose.as_bytes());
+        h.update(b"\0");
+        h.update(self.key);
         SecretBox {
             key: h.finalize().into(),
             purpose,
@@ -112,5 +127,18 @@ mod tests {
             .open(&sealed)
             .unwrap_err();
         assert!(!format!("{err:#}").contains("other key"));
+
+        let derived = b.derive("event hook url");
+        let sealed = derived.seal(&url).unwrap();
+        assert!(b.open(&sealed).is_err());
+        assert!(b.derive("event hook secret").open(&sealed).is_err());
+        assert_eq!(
+            SecretBox::new(&key("server key"), "slack")
+                .derive("event hook url")
+                .open(&sealed)
+                .unwrap()
+                .expose_secret(),
+            url.expose_secret()
+        );
     }
 }

@@ -54,6 +54,7 @@ pub async fn jail(analysis: &AnalysisSettings, setting: SandboxSetting) -> Jail 
 
 /// Says at start, in one line, how the tools will run.
 pub fn log_jail_state(state: &JailState) {
+    crate::metrics::jail(matches!(state, JailState::Jailed));
     match state {
         JailState::Jailed => tracing::info!("{}", state.describe()),
         JailState::Off | JailState::Unjailed(_) => tracing::warn!("{}", state.describe()),
@@ -138,6 +139,24 @@ pub async fn set_project_slack(
     })
 }
 
+/// Registers the hooks of `FLEXT_QUALITY_EVENT_HOOKS` (or keeps them, when unchanged) and
+/// removes the ones it no longer lists; says what it did in one line.
+pub async fn sync_event_hooks(settings: &Settings, store: &Store) -> Result<()> {
+    let secrets = secret_box(settings);
+    let report =
+        crate::publish::events::sync_env_hooks(store, secrets.as_deref(), &settings.event_hooks)
+            .await?;
+    if report != Default::default() {
+        tracing::info!(
+            kept = report.kept,
+            added = report.added,
+            removed = report.removed,
+            "event hooks from FLEXT_QUALITY_EVENT_HOOKS"
+        );
+    }
+    Ok(())
+}
+
 /// What sealed Slack URLs are for (a key per purpose).
 pub const SLACK_PURPOSE: &str = "project slack webhook";
 
@@ -177,6 +196,8 @@ pub fn job_context(
 /// A running set of workers; dropping the shutdown sender stops them after their current job.
 pub struct Workers {
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Fired when the grace period is over: jobs in hand are handed back.
+    pub abandon: tokio::sync::watch::Sender<bool>,
     pub handles: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -187,6 +208,7 @@ pub fn spawn_workers(
     notify: Arc<tokio::sync::Notify>,
 ) -> Workers {
     let (shutdown, rx) = tokio::sync::watch::channel(false);
+    let (abandon, abandon_rx) = tokio::sync::watch::channel(false);
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
     let handles = (0..count)
         .map(|i| {
@@ -194,19 +216,36 @@ pub fn spawn_workers(
                 name: format!("{host}-{}-{i}", std::process::id()),
                 lease,
                 idle_poll: Duration::from_secs(2),
+                abandon: Some(abandon_rx.clone()),
             };
             tokio::spawn(run_worker(ctx.clone(), config, notify.clone(), rx.clone()))
         })
         .collect();
-    Workers { shutdown, handles }
+    Workers {
+        shutdown,
+        abandon,
+        handles,
+    }
 }
 
 impl Workers {
-    pub async fn stop(self) {
+    /// Stops claiming; lets the jobs in hand finish within `grace`, then hands back what is
+    /// left (its tools killed, its lease released so another instance starts it at once).
+    pub async fn stop(self, grace: Duration) {
         let _ = self.shutdown.send(true);
+        let abandon = self.abandon;
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "grace period over: handing back unfinished jobs"
+            );
+            let _ = abandon.send(true);
+        });
         for h in self.handles {
             let _ = h.await;
         }
+        timer.abort();
     }
 }
 
@@ -240,6 +279,10 @@ pub fn app_state(
         public_url: settings.public_url.clone(),
         secrets: secret_box(settings),
         policy_file: settings.analysis.policy.clone(),
+        draining: Default::default(),
+        runs_workers: false,
+        tools_dir: settings.analysis.tools_dir.clone(),
+        metrics_token: settings.metrics_token.clone(),
     })
 }
 
@@ -275,6 +318,7 @@ fn without_app(settings: &Settings) -> String {
 /// `flext-quality serve`: HTTP plus `workers` in-process workers.
 pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
     let store = open_store(&settings).await?;
+    sync_event_hooks(&settings, &store).await?;
     let github = github_app(&settings)?;
     if github.is_none() {
         tracing::warn!("{}", without_app(&settings));
@@ -283,9 +327,15 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
         tracing::warn!("GITHUB_WEBHOOK_SECRET is not set: every webhook will be refused with 401");
     }
     let notify = Arc::new(tokio::sync::Notify::new());
-    let state = app_state(&settings, store.clone(), notify.clone());
     // Without the App an analysis could do nothing but fail: jobs wait, not retried in vain.
     let workers = if github.is_some() { workers } else { 0 };
+    let state = {
+        let mut state = app_state(&settings, store.clone(), notify.clone());
+        Arc::get_mut(&mut state)
+            .expect("the state is not shared yet")
+            .runs_workers = workers > 0;
+        state
+    };
     // HTTP answers at once (webhooks are only recorded); workers start once the analysis tools
     // are in place, which on a first start means installing them.
     let pool: Arc<tokio::sync::Mutex<Option<Workers>>> = Arc::default();
@@ -306,7 +356,7 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
             *pool.lock().await = Some(spawn_workers(ctx, workers, lease, notify));
         });
     }
-    let app = router(state);
+    let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port))
         .await
         .with_context(|| format!("binding port {}", settings.port))?;
@@ -317,14 +367,30 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
         "flext-quality listening"
     );
     announce_sign_in(&settings, &store).await?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
-    tracing::info!("shutting down: finishing current jobs");
+    // HTTP keeps answering while the workers drain (new webhooks get 503, so GitHub records
+    // a failed delivery that reconciliation brings back); it stops once they are done.
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .await
+    });
+    shutdown_signal().await;
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    tracing::info!(
+        grace_s = grace.as_secs(),
+        "shutting down: refusing new webhooks, finishing current jobs"
+    );
     if let Some(pool) = pool.lock().await.take() {
-        pool.stop().await;
+        pool.stop(grace).await;
     }
+    let _ = http_stop.send(());
+    http.await.context("HTTP task")?.context("serving HTTP")?;
     store.close().await;
     Ok(())
 }
@@ -373,20 +439,53 @@ pub async fn worker(settings: Settings, workers: usize) -> Result<()> {
             "a worker needs the GitHub App to fetch code and publish: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH)"
         );
     }
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let state = {
+        let mut state = app_state(&settings, store.clone(), notify.clone());
+        Arc::get_mut(&mut state)
+            .expect("the state is not shared yet")
+            .runs_workers = true;
+        state
+    };
+    // Health, readiness and this process's metrics, on PORT.
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port))
+        .await
+        .with_context(|| format!("binding port {}", settings.port))?;
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ops = crate::web::ops_router(state.clone());
+    let http = tokio::spawn(async move {
+        axum::serve(listener, ops)
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .await
+    });
     crate::tools::ensure_installed(&settings.analysis.tools_dir).await;
     let jail = jail(&settings.analysis, settings.analysis.sandbox).await;
     log_jail_state(jail.state());
+    *state.jail.write().unwrap_or_else(|e| e.into_inner()) = Some(jail.state().clone());
     let engine = engine(&settings.analysis, jail, None);
     let ctx = job_context(&settings, store.clone(), github, engine);
     let pool = spawn_workers(
         ctx,
         workers.max(1),
         Duration::from_secs(settings.lease_secs),
-        Arc::new(tokio::sync::Notify::new()),
+        notify,
     );
-    tracing::info!(workers, "flext-quality workers running");
+    tracing::info!(
+        workers,
+        port = settings.port,
+        "flext-quality workers running"
+    );
     shutdown_signal().await;
-    pool.stop().await;
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    tracing::info!("shutting down: finishing current jobs");
+    pool.stop(Duration::from_secs(settings.shutdown_grace_secs))
+        .await;
+    let _ = http_stop.send(());
+    let _ = http.await;
     store.close().await;
     Ok(())
 }

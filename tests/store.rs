@@ -88,6 +88,7 @@ fn result(findings: Vec<(Finding, bool)>) -> AnalysisResult {
             .collect(),
         fixed: vec![finding("E999", 9)],
         notify: None,
+        events: Default::default(),
     }
 }
 

@@ -79,4 +79,11 @@ pub enum Command {
         pr_number: i64,
         user: String,
     },
+    /// Someone with the maintainer role asked (through the API) for an analysis of a branch,
+    /// tag or commit; the job resolves it in the mirror.
+    AnalyseRef {
+        project_id: i64,
+        git_ref: String,
+        user: String,
+    },
 }

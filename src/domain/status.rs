@@ -119,6 +119,18 @@ text_enum!(
         CheckRun => "check_run",
         PrComment => "pr_comment",
         Slack => "slack",
+        /// Operators' event hooks (`analysis.completed`, `gate.changed`).
+        Events => "events",
+    }
+);
+
+text_enum!(
+    /// What an event hook can subscribe to; the name is the `X-Flext-Quality-Event` header.
+    HookEvent {
+        /// Every analysis that completed with a result.
+        AnalysisCompleted => "analysis.completed",
+        /// The gate went from passing to failing or back (`domain::outgoing`).
+        GateChanged => "gate.changed",
     }
 );
 
@@ -162,6 +174,7 @@ mod tests {
         check(Sink::ALL);
         check(PublishState::ALL);
         check(DeliveryOutcome::ALL);
+        check(HookEvent::ALL);
         assert!("Completed".parse::<AnalysisStatus>().is_err());
         assert_eq!(
             serde_json::to_string(&Trigger::PullRequest).unwrap(),

@@ -137,6 +137,53 @@ impl Mirrors {
         Ok(())
     }
 
+    /// Fetches one ref (a branch, a tag, or a commit's full id) and says which commit it is.
+    /// Blocking: call it from `spawn_blocking`.
+    pub fn resolve_ref(
+        &self,
+        repo_id: i64,
+        clone_url: &str,
+        token: Option<&SecretString>,
+        git_ref: &str,
+    ) -> Result<String> {
+        if git_ref.len() == 40 && git_ref.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let sha = git_ref.to_ascii_lowercase();
+            self.fetch(
+                repo_id,
+                clone_url,
+                token,
+                std::slice::from_ref(&sha),
+                &[&sha],
+            )?;
+            return Ok(sha);
+        }
+        let full = if git_ref.starts_with("refs/") {
+            git_ref.to_owned()
+        } else {
+            format!("refs/heads/{git_ref}")
+        };
+        // A commit that cannot exist: the fetch always runs, and its only check is ours below.
+        let none = "0000000000000000000000000000000000000000";
+        let fetched = self.fetch(
+            repo_id,
+            clone_url,
+            token,
+            std::slice::from_ref(&full),
+            &[none],
+        );
+        let repo = self.open(repo_id)?;
+        let local = format!("refs/flext/{}", full.trim_start_matches("refs/"));
+        match repo.refname_to_id(&local) {
+            Ok(oid) => Ok(oid.to_string()),
+            Err(_) => Err(fetched
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("no such ref"))
+                .context(format!(
+                    "{git_ref} is not a branch, tag or commit of the repository"
+                ))),
+        }
+    }
+
     /// The best common ancestor of two commits in the mirror.
     pub fn merge_base(&self, repo_id: i64, a: &str, b: &str) -> Result<Option<String>> {
         let repo = self.open(repo_id)?;

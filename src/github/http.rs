@@ -103,10 +103,14 @@ where
                 attempt += 1;
                 continue;
             }
-            Err(e) => return Err(GitHubError::Transport(e.without_url().to_string())),
+            Err(e) => {
+                crate::metrics::github_request(None);
+                return Err(GitHubError::Transport(e.without_url().to_string()));
+            }
             Ok(r) => r,
         };
         let status = response.status();
+        crate::metrics::github_request(Some(status.as_u16()));
         if status.is_success() {
             return Ok(response);
         }

@@ -48,6 +48,7 @@ impl Throttle {
 
     /// Pauses every request of the installation for `wait`.
     pub fn pause(&self, installation: i64, wait: Duration, message: &str) {
+        crate::metrics::METRICS.github_rate_limit_pauses.inc();
         let until = Instant::now() + wait;
         let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
         let entry = paused

@@ -91,6 +91,17 @@ pub async fn run(cx: &JobContext, analysis_id: i64) -> Result<()> {
         diff.as_ref(),
     );
     timings.insert("total_ms".into(), started.elapsed().as_millis() as u64);
+    for (stage, ms) in &timings {
+        crate::metrics::stage(stage.trim_end_matches("_ms"), *ms as f64 / 1000.0);
+    }
+    for b in &head.reports {
+        if !matches!(
+            b.status,
+            crate::analysis::engine::BackendStatus::NotApplicable(_)
+        ) {
+            crate::metrics::backend(&b.name, b.elapsed_ms as f64 / 1000.0, b.status.is_failure());
+        }
+    }
     save(
         cx,
         &job,
@@ -105,6 +116,8 @@ pub async fn run(cx: &JobContext, analysis_id: i64) -> Result<()> {
         },
     )
     .await?;
+    let grade = judged.score.map(|s| s.grade.to_string());
+    crate::metrics::analysis(judged.gate.verdict.as_str(), grade.as_deref());
     tracing::info!(
         verdict = judged.gate.verdict.as_str(),
         score = ?judged.score.map(|s| s.score),

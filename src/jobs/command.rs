@@ -20,7 +20,77 @@ pub async fn run(cx: &JobContext, payload: Option<&str>) -> Result<()> {
             pr_number,
             user,
         } => rerun(cx, project_id, pr_number, &user).await,
+        Command::AnalyseRef {
+            project_id,
+            git_ref,
+            user,
+        } => analyse_ref(cx, project_id, &git_ref, &user).await,
     }
+}
+
+/// Resolves the ref in the mirror and queues a forced analysis of that commit (the API
+/// checked the person's role when it queued this).
+async fn analyse_ref(cx: &JobContext, project_id: i64, git_ref: &str, user: &str) -> Result<()> {
+    let project = cx
+        .store
+        .get_project(project_id)
+        .await?
+        .ok_or_else(|| Permanent(format!("project {project_id} does not exist")))?;
+    tracing::Span::current().record("repo", project.full_name.as_str());
+    let app = cx
+        .github
+        .clone()
+        .ok_or_else(|| Permanent("the GitHub App is not configured".into()))?;
+    crate::github::clone_url::check(app.api_url(), &project.clone_url).map_err(Permanent)?;
+    let installation = project
+        .installation_id
+        .ok_or_else(|| Permanent(format!("{} has no installation", project.full_name)))?;
+    let client = InstallationClient::new(
+        app,
+        installation,
+        TokenScope {
+            repository_id: project.id,
+            access: Access::Analyse,
+        },
+    );
+    let token = client
+        .token()
+        .await
+        .context("getting an installation token")?;
+    let lock = cx.mirror_lock(project.id).await;
+    let _guard = lock.lock().await;
+    let mirrors = cx.mirrors.clone();
+    let (id, url, wanted) = (project.id, project.clone_url.clone(), git_ref.to_owned());
+    let sha =
+        tokio::task::spawn_blocking(move || mirrors.resolve_ref(id, &url, Some(&token), &wanted))
+            .await
+            .context("fetch task")?
+            .map_err(|e| Permanent(format!("{e:#}")))?;
+    let head_ref = if git_ref.len() == 40 {
+        None
+    } else if git_ref.starts_with("refs/") {
+        Some(git_ref.to_owned())
+    } else {
+        Some(format!("refs/heads/{git_ref}"))
+    };
+    let request = AnalysisRequest {
+        project: project.clone(),
+        sha: sha.clone(),
+        trigger: Trigger::Rerun,
+        head_ref,
+        base_ref: None,
+        base_sha: None,
+        pr_number: None,
+        force: true,
+        requested_by: Some(user.to_owned()),
+    };
+    let limits = JobLimits {
+        max_attempts: cx.max_attempts,
+        deadline_ms: cx.job_deadline.as_millis() as i64,
+    };
+    let accepted = cx.store.enqueue_analysis(&request, limits).await?;
+    tracing::info!(user, git_ref, sha, ?accepted, "analysis of a ref queued");
+    Ok(())
 }
 
 async fn rerun(cx: &JobContext, project_id: i64, pr_number: i64, user: &str) -> Result<()> {

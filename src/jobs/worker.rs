@@ -13,6 +13,32 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// How long to sleep when the queue is empty (a notification wakes the worker sooner).
     pub idle_poll: Duration,
+    /// Turns true when a shutdown's grace period is over: the job in hand is dropped (its
+    /// tools killed) and handed back to the queue at once, its attempt not counted.
+    pub abandon: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+/// Resolves when `abandon` turns true (never, without one).
+async fn abandoned(abandon: Option<tokio::sync::watch::Receiver<bool>>) {
+    match abandon {
+        Some(mut rx) => {
+            while !*rx.borrow_and_update() {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Stops the lease's heartbeat however the attempt ends, even when its future is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Runs jobs until `shutdown` fires.
@@ -111,6 +137,8 @@ enum Attempt {
     Failed(anyhow::Error),
     PastDeadline(Duration),
     LeaseLost,
+    /// The server is stopping and its grace period ran out.
+    Abandoned,
 }
 
 async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
@@ -146,13 +174,19 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
             }
         }
     }
-    match attempt(cx, config, &job).await {
+    let attempt_started = std::time::Instant::now();
+    let result = attempt(cx, config, &job).await;
+    let seconds = attempt_started.elapsed().as_secs_f64();
+    let counted = |outcome: &str| crate::metrics::job(job.kind.as_str(), outcome, seconds);
+    match result {
         Attempt::Done => {
+            counted("done");
             if let Err(e) = cx.store.complete_job(job.id, owner).await {
                 tracing::error!(error = %format!("{e:#}"), "could not mark job done");
             }
         }
         Attempt::PastDeadline(deadline) => {
+            counted("timed_out");
             let reason = format!(
                 "the analysis did not finish within its deadline of {} s (FLEXT_QUALITY_JOB_DEADLINE_SECS)",
                 deadline.as_secs()
@@ -162,10 +196,24 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
             let _ = cx.store.fail_job(job.id, owner, &reason).await;
         }
         Attempt::Failed(e) if e.chain().any(|c| c.is::<crate::store::Cancelled>()) => {
+            counted("cancelled");
             tracing::info!("the analysis was superseded; its work is dropped");
             let _ = cx.store.fail_job(job.id, owner, "cancelled").await;
         }
+        Attempt::Abandoned => {
+            counted("handed_back");
+            tracing::warn!("shutting down: the job goes back to the queue for another worker");
+            let reason = "the worker shut down before finishing; another worker takes it over";
+            if let Err(e) = cx
+                .store
+                .postpone_job(job.id, owner, reason, crate::store::now_ms())
+                .await
+            {
+                tracing::error!(error = %format!("{e:#}"), "could not hand the job back");
+            }
+        }
         Attempt::LeaseLost => {
+            counted("lease_lost");
             // A cancelled job loses its lease at the next renewal: say which it was.
             match cx.store.get_job_state(job.id).await {
                 Ok(Some(JobState::Cancelled)) => {
@@ -175,6 +223,7 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
             }
         }
         Attempt::Failed(e) if asked_to_wait(&e).is_some() => {
+            counted("postponed");
             let wait = asked_to_wait(&e).unwrap_or(Duration::from_secs(60));
             let reason = format!("{e:#}");
             tracing::warn!(%reason, wait_s = wait.as_secs(), "asked to wait; trying again then");
@@ -192,6 +241,7 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
                         .is_some_and(|g| g.cannot_heal())
             });
             if permanent || job.attempts >= job.max_attempts {
+                counted("failed");
                 if permanent {
                     tracing::error!(%reason, "job failed; retrying cannot help");
                 } else {
@@ -200,6 +250,7 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
                 give_up(cx, &job, "failure", &reason).await;
                 let _ = cx.store.fail_job(job.id, owner, &reason).await;
             } else {
+                counted("retried");
                 let wait = backoff(job.attempts);
                 tracing::warn!(%reason, retry_in_s = wait.as_secs(), "job failed; will retry");
                 let run_after = crate::store::now_ms() + wait.as_millis() as i64;
@@ -215,10 +266,10 @@ async fn attempt(cx: &JobContext, config: &WorkerConfig, job: &ClaimedJob) -> At
     let owner = config.name.clone();
     let lease_ms = config.lease.as_millis() as i64;
     let (lost_tx, mut lost_rx) = tokio::sync::oneshot::channel::<()>();
-    let heartbeat = {
+    let _heartbeat = {
         let store = cx.store.clone();
         let job_id = job.id;
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             let mut lost_tx = Some(lost_tx);
             loop {
                 tokio::time::sleep(Duration::from_millis((lease_ms / 3).max(100) as u64)).await;
@@ -233,7 +284,7 @@ async fn attempt(cx: &JobContext, config: &WorkerConfig, job: &ClaimedJob) -> At
                     Err(e) => tracing::warn!(error = %format!("{e:#}"), "lease renewal failed"),
                 }
             }
-        })
+        }))
     };
     let work = async {
         match (job.kind, job.analysis_id, job.publish_task_id) {
@@ -256,8 +307,8 @@ async fn attempt(cx: &JobContext, config: &WorkerConfig, job: &ClaimedJob) -> At
             Err(_) => Attempt::PastDeadline(cx.job_deadline),
         },
         _ = &mut lost_rx => Attempt::LeaseLost,
+        _ = abandoned(config.abandon.clone()) => Attempt::Abandoned,
     };
-    heartbeat.abort();
     result
 }
 

@@ -6,6 +6,7 @@
 //! [`Sink`] variant, and register it in [`publisher`].
 
 pub mod check_run;
+pub mod events;
 pub mod local;
 pub mod markdown;
 pub mod pr_comment;
@@ -81,7 +82,7 @@ pub struct PublishContext {
     pub slack_default: Option<secrecy::SecretString>,
     /// Opens the per-project secrets sealed in the database.
     pub secrets: Option<Arc<crate::secret_box::SecretBox>>,
-    /// For requests that are not to GitHub (Slack).
+    /// For requests that are not to GitHub (Slack; event hooks have their own client).
     pub http: reqwest::Client,
 }
 
@@ -119,6 +120,7 @@ pub fn publisher(sink: Sink) -> &'static dyn Publisher {
         Sink::CheckRun => &check_run::CheckRunPublisher,
         Sink::PrComment => &pr_comment::PrCommentPublisher,
         Sink::Slack => &slack::SlackPublisher,
+        Sink::Events => &events::EventsPublisher,
     }
 }
 

@@ -76,9 +76,11 @@ async fn send(cx: &PublishContext, outcome: &Outcome) -> Result<(), PublishError
         .send()
         .await
         .map_err(|e| {
+            crate::metrics::slack_request(None);
             PublishError::Retry(anyhow::anyhow!("cannot reach Slack: {}", e.without_url()))
         })?;
     let status = response.status().as_u16();
+    crate::metrics::slack_request(Some(status));
     let retry_after = response
         .headers()
         .get("retry-after")

@@ -191,6 +191,8 @@ pub struct AnalysisResult {
     pub fixed: Vec<Finding>,
     /// A change of state to tell (Slack), once per (project, transition, commit).
     pub notify: Option<crate::domain::notify::Transition>,
+    /// What to tell the event hooks (`analysis.completed`, `gate.changed`); nothing when empty.
+    pub events: crate::domain::outgoing::Announcement,
 }
 
 #[derive(sqlx::FromRow)]
@@ -472,6 +474,10 @@ impl Store {
             if super::conversation::record_notification(&mut tx, id, t).await? {
                 sinks.push(Sink::Slack);
             }
+        }
+        // One task sends every delivery of the analysis, and only when there is one to send.
+        if super::events::record_deliveries(&mut tx, id, &result.events).await? > 0 {
+            sinks.push(Sink::Events);
         }
         create_publish_tasks(&mut tx, id, &sinks, max_attempts).await?;
         tx.commit().await.context("committing analysis result")?;

@@ -26,7 +26,8 @@ pub enum Accepted {
 }
 
 impl Accepted {
-    fn outcome(self) -> DeliveryOutcome {
+    /// What the delivery led to, as recorded (and counted in `/metrics`).
+    pub fn outcome(self) -> DeliveryOutcome {
         match self {
             Accepted::Duplicate => DeliveryOutcome::Duplicate,
             Accepted::Enqueued { .. } => DeliveryOutcome::Enqueued,

@@ -69,6 +69,18 @@ fn claim_sql(dialect: Dialect) -> String {
     )
 }
 
+impl super::Store {
+    /// Queues a command job on its own; its id.
+    pub async fn enqueue_command(
+        &self,
+        command: &crate::domain::events::Command,
+        limits: super::JobLimits,
+    ) -> Result<i64> {
+        let mut conn = self.pool.acquire().await?;
+        insert_command_job(&mut conn, command, limits, super::now_ms()).await
+    }
+}
+
 /// Queues a command job (inside the caller's transaction).
 pub(super) async fn insert_command_job(
     conn: &mut AnyConnection,
@@ -254,5 +266,35 @@ impl Store {
         .with_context(|| format!("marking job {job_id} {state}"))?
         .rows_affected();
         Ok(n == 1)
+    }
+}
+
+/// The queue as `/metrics` shows it: per kind, how many jobs wait and when the oldest one that
+/// may run now was queued (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStat {
+    pub kind: String,
+    pub queued: i64,
+    pub oldest_runnable_at: Option<i64>,
+}
+
+impl super::Store {
+    pub async fn queue_stats(&self) -> Result<Vec<QueueStat>> {
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT kind, COUNT(*), MIN(CASE WHEN run_after <= $1 THEN created_at END)
+             FROM jobs WHERE state = 'queued' GROUP BY kind",
+        )
+        .bind(super::now_ms())
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the queue's size")?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, queued, oldest_runnable_at)| QueueStat {
+                kind,
+                queued,
+                oldest_runnable_at,
+            })
+            .collect())
     }
 }

@@ -194,7 +194,8 @@ impl Store {
             .as_deref()
             .and_then(|p| serde_json::from_str::<crate::domain::events::Command>(p).ok())
             .map(|c| match c {
-                crate::domain::events::Command::Rerun { project_id, .. } => project_id,
+                crate::domain::events::Command::Rerun { project_id, .. }
+                | crate::domain::events::Command::AnalyseRef { project_id, .. } => project_id,
             });
         let Some(project) = project else {
             return Ok(None);

@@ -1,6 +1,6 @@
 //! The only place with SQL: installations, projects, deliveries, the job queue, analyses, their
-//! findings and publish tasks, on PostgreSQL (production) or an embedded SQLite file (the
-//! default).
+//! findings and publish tasks, outgoing event hooks and their delivery log, on PostgreSQL
+//! (production) or an embedded SQLite file (the default).
 //!
 //! Queries go through sqlx's `Any` driver so one text serves both engines; where the engines
 //! differ (claiming a job) the query is chosen by [`Dialect`]. Times are Unix milliseconds.
@@ -13,6 +13,7 @@ mod cancel;
 mod conversation;
 mod dashboard;
 mod deliveries;
+mod events;
 mod jobs;
 mod lifecycle;
 mod projects;
@@ -28,6 +29,7 @@ pub use cancel::Stuck;
 pub use conversation::*;
 pub use dashboard::*;
 pub use deliveries::*;
+pub use events::*;
 pub use jobs::*;
 pub use lifecycle::{InstallationState, SUSPENDED, UNINSTALLED};
 pub use publish::*;
@@ -134,6 +136,26 @@ impl Store {
             .run(&self.pool)
             .await
             .context("applying database migrations")
+    }
+
+    /// Migrations this binary knows that the database has not applied (for `/readyz`: an
+    /// instance of a newer release must not serve an older schema).
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        let migrator = match self.dialect {
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+        };
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(&self.pool)
+                .await
+                .context("reading the applied migrations")?;
+        let applied: std::collections::HashSet<i64> = applied.into_iter().map(|r| r.0).collect();
+        Ok(migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
     }
 
     /// True when the database answers a trivial query (for `/readyz`).

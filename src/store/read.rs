@@ -139,6 +139,7 @@ pub struct FindingRow {
 
 /// Findings a query asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FindingQuery {
     /// The analysis; without it, the project's latest default-branch analysis.
     pub analysis: Option<i64>,

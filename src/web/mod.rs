@@ -1,8 +1,11 @@
 //! The HTTP surface: webhook ingress, health checks, sign-in, the dashboard's pages, the REST
 //! and GraphQL APIs — the state handlers share and the router.
 
+pub mod api;
 pub mod auth;
 pub mod error;
+pub mod graphql;
+pub mod metrics;
 pub mod pages;
 pub mod signin;
 pub mod webhook;
@@ -47,6 +50,14 @@ pub struct AppState {
     pub secrets: Option<Arc<crate::secret_box::SecretBox>>,
     /// The server policy from its file; one set through the API overrides it.
     pub policy_file: crate::config::Policy,
+    /// Set on SIGTERM: webhooks are refused (503) while running jobs finish.
+    pub draining: std::sync::atomic::AtomicBool,
+    /// This process runs analyses (so `/readyz` needs the tools and the jail).
+    pub runs_workers: bool,
+    /// Where the analysis tools live.
+    pub tools_dir: std::path::PathBuf,
+    /// `FLEXT_QUALITY_METRICS_TOKEN`: when set, `/metrics` needs it as a bearer token.
+    pub metrics_token: Option<SecretString>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -54,6 +65,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/webhooks/github", post(webhook::receive))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
         .route("/signin", get(signin::start))
         .route("/signin/callback", get(signin::callback))
         .route("/signin/token/{token}", get(signin::token))
@@ -74,32 +86,96 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/settings/api-keys/{id}/revoke",
             post(pages::api_keys::revoke),
         )
-        .fallback(|| async { (StatusCode::NOT_FOUND, "no such route\n") })
+        .merge(api::router())
+        .route("/api/graphql", post(graphql::execute))
+        .fallback(not_found)
         .with_state(state)
 }
 
-/// Ready when the database answers; not ready when analyses cannot run because the jail
-/// could not be made (they would all fail).
-async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
+/// What a worker-only process serves: health, readiness and its metrics (its job and backend
+/// figures live in its own process).
+pub fn ops_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// An unknown route: JSON under `/api/`, one line of text elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        error::ApiError::not_found(format!("no such route: {}", uri.path())).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "no such route\n").into_response()
+    }
+}
+
+/// What `/readyz` says: ready or not, what is missing, and what works differently.
+#[derive(Debug, serde::Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    /// Why not ready, one line each.
+    pub missing: Vec<String>,
+    /// Ready, but worth knowing.
+    pub notes: Vec<String>,
+}
+
+/// Ready (200) when the database answers with the current schema, and — where this process
+/// runs analyses — the tools are installed and the jail works; 503 otherwise, with what is
+/// missing as JSON.
+async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, axum::Json<Readiness>) {
+    let mut missing = Vec::new();
+    let mut notes = Vec::new();
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        missing.push("shutting down".to_owned());
+    }
     if !state.store.ping().await {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database unreachable\n".into(),
-        );
-    }
-    let jail = state.jail.read().unwrap_or_else(|e| e.into_inner()).clone();
-    match jail {
-        Some(s @ JailState::Unavailable(_)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{}\n", s.describe()),
-        ),
-        Some(s @ (JailState::Off | JailState::Unjailed(_))) => {
-            (StatusCode::OK, format!("ready; {}\n", s.describe()))
+        missing.push("database unreachable".to_owned());
+    } else {
+        match state.store.pending_migrations().await {
+            Ok(p) if p.is_empty() => {}
+            Ok(p) => missing.push(format!(
+                "{} database migration(s) not applied (run `flext-quality migrate`)",
+                p.len()
+            )),
+            Err(e) => missing.push(format!("cannot read the schema's version: {e:#}")),
         }
-        _ if !state.app_configured => (
-            StatusCode::OK,
-            "ready; analyses wait for the GitHub App settings (GITHUB_APP_ID, GITHUB_PRIVATE_KEY)\n".into(),
-        ),
-        _ => (StatusCode::OK, "ready\n".into()),
     }
+    if !state.app_configured {
+        notes.push(
+            "analyses wait for the GitHub App settings (GITHUB_APP_ID, GITHUB_PRIVATE_KEY)"
+                .to_owned(),
+        );
+    } else if state.runs_workers {
+        if !crate::tools::is_installed(&state.tools_dir) {
+            missing.push(format!(
+                "the analysis tools are not installed in {} yet",
+                state.tools_dir.display()
+            ));
+        }
+        let jail = state.jail.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match jail {
+            None => missing.push("the jail has not been tried yet".to_owned()),
+            Some(s @ JailState::Unavailable(_)) => missing.push(s.describe()),
+            Some(s @ (JailState::Off | JailState::Unjailed(_))) => notes.push(s.describe()),
+            Some(JailState::Jailed) => {}
+        }
+    }
+    let ready = missing.is_empty();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(Readiness {
+            ready,
+            missing,
+            notes,
+        }),
+    )
 }

@@ -11,7 +11,7 @@ use crate::store::now_ms;
 use anyhow::{Context, Result};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -66,12 +66,18 @@ pub async fn start(State(state): State<Arc<AppState>>, Query(q): Query<Next>) ->
     let signed = state
         .auth
         .sign("oauth", format!("{nonce} {next}").as_bytes());
-    let url = format!(
-        "{}/login/oauth/authorize?client_id={}&state={nonce}&redirect_uri={}",
+    let mut url = format!(
+        "{}/login/oauth/authorize?client_id={}&state={nonce}",
         oauth.web_url,
         super::auth::encode_component(&oauth.client_id),
-        super::auth::encode_component(&callback_url(&state)),
     );
+    // Without a public URL GitHub sends the person to the App's registered callback URL.
+    if let Some(callback) = callback_url(&state) {
+        url.push_str(&format!(
+            "&redirect_uri={}",
+            super::auth::encode_component(&callback)
+        ));
+    }
     (
         [(
             header::SET_COOKIE,
@@ -82,11 +88,11 @@ pub async fn start(State(state): State<Arc<AppState>>, Query(q): Query<Next>) ->
         .into_response()
 }
 
-fn callback_url(state: &AppState) -> String {
-    format!(
-        "{}/signin/callback",
-        state.public_url.as_deref().unwrap_or("")
-    )
+fn callback_url(state: &AppState) -> Option<String> {
+    state
+        .public_url
+        .as_deref()
+        .map(|u| format!("{u}/signin/callback"))
 }
 
 #[derive(Deserialize)]
@@ -171,10 +177,8 @@ pub async fn callback(
 }
 
 fn signed_in(state: &AppState, login: &str, next: &str) -> Response {
-    // Appended, not inserted: a second `Set-Cookie` given as a plain header pair replaces the
-    // first, and the session cookie was lost.
     (
-        AppendHeaders([
+        axum::response::AppendHeaders([
             (
                 header::SET_COOKIE,
                 state.auth.session_cookie(login, now_ms()),
@@ -198,16 +202,20 @@ async fn github_identity(
         access_token: Option<String>,
         error: Option<String>,
     }
+    let callback = callback_url(state);
+    let mut form = vec![
+        ("client_id", oauth.client_id.as_str()),
+        ("client_secret", oauth.client_secret.expose_secret()),
+        ("code", code),
+    ];
+    if let Some(c) = &callback {
+        form.push(("redirect_uri", c));
+    }
     let token: Token = state
         .http
         .post(format!("{}/login/oauth/access_token", oauth.web_url))
         .header(header::ACCEPT, "application/json")
-        .form(&[
-            ("client_id", oauth.client_id.as_str()),
-            ("client_secret", oauth.client_secret.expose_secret()),
-            ("code", code),
-            ("redirect_uri", &callback_url(state)),
-        ])
+        .form(&form)
         .send()
         .await
         .context("exchanging the code")?

@@ -54,6 +54,14 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         tracing::warn!(status = self.status.as_u16(), reason = %self.reason,
             delivery = self.delivery.as_deref().unwrap_or("-"), "webhook refused");
+        crate::metrics::refused(match self.status.as_u16() {
+            401 => "signature",
+            408 => "slow_body",
+            413 => "too_large",
+            415 => "content_type",
+            503 => "unavailable",
+            _ => "malformed",
+        });
         (self.status, format!("{}\n", self.reason)).into_response()
     }
 }
@@ -158,6 +166,15 @@ pub async fn receive(State(state): State<Arc<AppState>>, delivery: VerifiedDeliv
 }
 
 async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        tracing::warn!("refused: shutting down");
+        return Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down; GitHub shows this delivery as failed and it is redelivered",
+        )
+        .for_delivery(Some(&delivery.delivery_id))
+        .into_response();
+    }
     let refuse = |reason: String| {
         Refusal::new(StatusCode::BAD_REQUEST, reason)
             .for_delivery(Some(&delivery.delivery_id))
@@ -189,6 +206,7 @@ async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
         Err(e) => {
             // Not the sender's fault: GitHub shows the failure and the delivery can be redelivered.
             tracing::error!(error = %format!("{e:#}"), "could not record delivery");
+            crate::metrics::refused("database");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "could not record the delivery; redeliver later\n",
@@ -196,6 +214,7 @@ async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
                 .into_response()
         }
         Ok(accepted) => {
+            crate::metrics::webhook(&delivery.event, accepted.outcome().as_str());
             let text = match accepted {
                 Accepted::Duplicate => "duplicate delivery; already handled".to_owned(),
                 Accepted::Enqueued {

@@ -244,6 +244,9 @@ impl Tester {
                 session_key: Some(SecretString::from(SESSION_KEY.to_owned())),
                 ..Default::default()
             },
+            shutdown_grace_secs: 5,
+            metrics_token: None,
+            event_hooks: Vec::new(),
         };
         (options.settings)(&mut settings);
         let store = db.store.clone();
@@ -363,6 +366,7 @@ impl Tester {
                 name: format!("test-worker-{i}"),
                 lease: self.0.lease,
                 idle_poll: Duration::from_millis(200),
+                abandon: None,
             };
             tasks.spawn(run_worker(
                 self.0.ctx.clone(),

@@ -93,6 +93,8 @@ pub(crate) struct State {
     pub(crate) talk: Conversation,
     /// The App's webhook deliveries (see `hooks.rs`).
     pub(crate) hooks: Hooks,
+    /// Sign-in with GitHub (see `oauth.rs`).
+    pub(crate) oauth: super::oauth::OAuth,
     violations: Vec<String>,
     requests: Vec<RecordedRequest>,
     pub(crate) git_requests: usize,
@@ -148,6 +150,7 @@ impl FakeGitHub {
             consumed: HashSet::new(),
             ignore_unconsumed: false,
             hooks: Hooks::default(),
+            oauth: Default::default(),
             talk: Conversation::default(),
             violations: Vec::new(),
             requests: Vec::new(),
@@ -169,6 +172,21 @@ impl FakeGitHub {
             server,
             _git_root: git_root,
         }
+    }
+
+    /// Gives the App an OAuth client (id, secret, registered callback URL).
+    pub fn set_oauth_client(&self, id: &str, secret: &str, callback: &str) {
+        self.st().oauth.client = Some((id.into(), secret.into(), callback.into()));
+    }
+
+    /// The person who approves the next sign-in, and the installations they can see.
+    pub fn sign_in_as(&self, login: &str, installations: &[u64]) {
+        self.st().oauth.person = Some((login.into(), installations.to_vec()));
+    }
+
+    /// What the OAuth endpoints refused, oldest first.
+    pub fn oauth_refusals(&self) -> Vec<String> {
+        self.st().oauth.refused.clone()
     }
 
     /// Base URL (`http://127.0.0.1:PORT`), to be used as `GITHUB_API_URL`.
@@ -539,6 +557,17 @@ async fn handle(AxState(state): AxState<Shared>, req: Request) -> Response {
     };
     if path.starts_with("/git/") {
         return git_request(&state, &method, &path, &query, &parts.headers, body).await;
+    }
+    if let Some(resp) = super::oauth::route(&state, &method, &path, &query, &parts.headers, &body) {
+        lock(&state).requests.push(RecordedRequest {
+            method,
+            path,
+            query,
+            operation: None,
+            status: resp.status().as_u16(),
+            at: SystemTime::now(),
+        });
+        return resp;
     }
     // Content-creating requests of one installation in flight at once (an integration should
     // send them one at a time); a test can make them slow to see overlaps.

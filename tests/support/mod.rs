@@ -1,5 +1,6 @@
 //! Shared support for the end-to-end tests: a strict fake GitHub (REST API + git hosting),
-//! the OpenAPI request validator it uses, a strict fake Slack, and app key helpers.
+//! the OpenAPI request validator it uses, a strict fake Slack, a strict receiver of outgoing
+//! events, and app key helpers.
 //!
 //! Every integration test binary compiles this module on its own and uses a different part
 //! of it, so unused items and re-exports are expected.
@@ -9,10 +10,12 @@ pub mod app_key;
 pub mod auth;
 pub mod checks;
 pub mod conversation;
+pub mod fake_events;
 pub mod fake_github;
 pub mod fake_slack;
 pub mod git_server;
 pub mod hooks;
+pub mod oauth;
 pub mod openapi;
 pub mod routing;
 

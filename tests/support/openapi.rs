@@ -54,6 +54,9 @@ pub struct Operation {
 pub struct Spec {
     doc: Value,
     operations: Vec<Operation>,
+    /// Objects may hold only the properties their schema names (for our own API's answers,
+    /// where an undocumented field is a bug).
+    closed: bool,
 }
 
 /// The description is 13 MB; parsing it once per test process keeps starting fakes cheap.
@@ -96,6 +99,28 @@ fn spec_path() -> PathBuf {
 }
 
 impl Spec {
+    /// A description whose objects are closed: a property the schema does not name fails.
+    pub fn closed(doc: Value) -> Self {
+        Spec {
+            closed: true,
+            ..Spec::new(doc)
+        }
+    }
+
+    /// The JSON schema of an operation's answer with `status`, if the description has one.
+    pub fn response_schema(&self, op: &Operation, status: u16) -> Option<&Value> {
+        let template = op.template.replace('~', "~0").replace('/', "~1");
+        self.doc.pointer(&format!(
+            "/paths/{template}/{}/responses/{status}/content/application~1json/schema",
+            op.method.to_ascii_lowercase()
+        ))
+    }
+
+    /// Every operation, for tests that go through them all.
+    pub fn operations(&self) -> &[Operation] {
+        &self.operations
+    }
+
     fn new(doc: Value) -> Self {
         let mut operations = Vec::new();
         if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
@@ -133,7 +158,11 @@ impl Spec {
                 }
             }
         }
-        Spec { doc, operations }
+        Spec {
+            doc,
+            operations,
+            closed: false,
+        }
     }
 
     /// The operation for a concrete request path. When several templates match
@@ -253,6 +282,10 @@ impl Spec {
                             }
                             Some(extra @ Value::Object(_)) => {
                                 self.check(extra, child, &child_ptr, errors)
+                            }
+                            // A schema that names no properties is a free-form object.
+                            _ if self.closed && props.is_some() => {
+                                errors.push(err(&child_ptr, "property is not in the description"))
                             }
                             _ => {}
                         }

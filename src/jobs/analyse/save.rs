@@ -1,5 +1,6 @@
 //! Stages 5 and 6 of an analysis: judging the commit (pure) and saving the result with one
-//! publish task per sink; and ending an analysis without a result.
+//! publish task per sink (and what Slack and the event hooks are told); and ending an analysis
+//! without a result.
 
 use super::{sinks, Compared, Configured, Job};
 use crate::analysis::engine::{BackendStatus, TreeAnalysis};
@@ -11,6 +12,7 @@ use crate::domain::judgement::{
     self, Applicability, Baseline, GateScope, Judgement, JudgementInput,
 };
 use crate::domain::notify::{self, BranchState, Transition};
+use crate::domain::outgoing::{self, Announcement};
 use crate::domain::suppression::Suppression;
 use crate::jobs::JobContext;
 use crate::publish::markdown;
@@ -135,6 +137,7 @@ pub(super) async fn save(
         .max_annotations
         .min(configured.config.report.max_annotations as usize);
     result.notify = notify;
+    result.events = announcement(cx, job, j.judgement, result.compared_sha.as_deref()).await?;
     cx.store
         .save_analysis(
             job.analysis.id,
@@ -176,6 +179,32 @@ async fn notification(
         _ => None,
     };
     Ok(notify::branch_transition(before.as_ref(), &after))
+}
+
+/// What the event hooks are told: `analysis.completed`, and `gate.changed` when the gate
+/// started or stopped failing against the previous state — a push's the commit it replaced
+/// (as Slack), a pull request's its previous completed analysis.
+async fn announcement(
+    cx: &JobContext,
+    job: &Job,
+    judged: &Judgement,
+    compared_sha: Option<&str>,
+) -> Result<Announcement> {
+    let project = job.project.id;
+    let before = match (job.analysis.pr_number, compared_sha) {
+        (Some(pr), _) => {
+            cx.store
+                .previous_pr_verdict(project, pr, job.analysis.id)
+                .await?
+        }
+        (None, Some(sha)) if sha != job.analysis.sha => cx
+            .store
+            .branch_state(project, sha)
+            .await?
+            .map(|s| s.verdict),
+        (None, _) => None,
+    };
+    Ok(outgoing::announce(before, judged.gate.verdict))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -226,6 +255,7 @@ pub(super) fn result_for(
         findings,
         fixed: judged.fixed.clone(),
         notify: None,
+        events: Announcement::default(),
     }
 }
 

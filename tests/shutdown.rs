@@ -1,0 +1,142 @@
+//! A graceful shutdown, with the real binary: SIGTERM in the middle of an analysis. New
+//! webhooks get 503 at once (GitHub records a failed delivery, reconciliation brings it back),
+//! the running job gets its grace period, then goes back to the queue with its lease released,
+//! and the process exits 0. The next instance takes the job over at once — long before the
+//! lease would have expired — and completes the same check run.
+
+mod harness;
+mod support;
+
+use harness::dsl::{fixture, APP_ID, INSTALLATION, SECRET};
+use harness::server::Server;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::{shared_app_key, FakeGitHub};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_mid_analysis_hands_the_job_to_the_next_instance() {
+    let (private_pem, public_pem) = shared_app_key();
+    let github = FakeGitHub::start(APP_ID, public_pem).await;
+    github.add_installation(INSTALLATION, &[("acme", "graceful", 7007)]);
+    github.create_repo("acme", "graceful");
+    // The build script waits until a moment in the future: past the first instance's grace
+    // period, so the second instance must finish the job; then it lets the build go on.
+    let until = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 12;
+    let build = format!(
+        "fn main() {{ loop {{ let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(); if now >= {until} {{ break; }} std::thread::sleep(std::time::Duration::from_millis(200)); }} }}\n"
+    );
+    let sha = github.commit(
+        "acme",
+        "graceful",
+        "main",
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"graceful\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            ),
+            ("build.rs", build.as_str()),
+            ("src/lib.rs", "pub fn f() {}\n"),
+        ],
+        "slow build",
+    );
+    let settings = [
+        ("GITHUB_APP_ID", APP_ID.to_string()),
+        ("GITHUB_PRIVATE_KEY", private_pem.to_string()),
+        ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("GITHUB_API_URL", github.url()),
+        // A lease far longer than the test: only the hand-back can explain a quick take-over.
+        ("FLEXT_QUALITY_LEASE_SECS", "120".to_owned()),
+        ("FLEXT_QUALITY_SHUTDOWN_GRACE_SECS", "2".to_owned()),
+    ];
+    let cwd = tempfile::tempdir().unwrap();
+    let mut first = Server::start(cwd.path(), &settings);
+    first.wait_ready().await;
+    let mut p = fixture("push", "with-new-branch.payload.json");
+    p["ref"] = "refs/heads/main".into();
+    p["before"] = "0".repeat(40).into();
+    p["after"] = sha.clone().into();
+    p["deleted"] = false.into();
+    p["repository"]["id"] = 7007.into();
+    p["repository"]["full_name"] = "acme/graceful".into();
+    p["repository"]["clone_url"] = github.clone_url("acme", "graceful").into();
+    p["repository"]["default_branch"] = "main".into();
+    p["installation"] = serde_json::json!({ "id": INSTALLATION, "node_id": "MDIz" });
+    let body = serde_json::to_vec(&p).unwrap();
+    let (status, text) = first.webhook("push", &body).await;
+    assert_eq!(status, 202, "{text}");
+    let started = Instant::now();
+    while !github
+        .check_runs_for(&sha)
+        .iter()
+        .any(|r| r.status == "in_progress")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            first.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    first.terminate();
+    let terminated = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, text) = first.webhook("push", &body).await;
+    assert_eq!(status, 503, "a webhook during shutdown is refused: {text}");
+    assert!(text.contains("shutting down"), "{text}");
+    let ready = reqwest::get(format!("{}/readyz", first.url()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let code = first.wait_exit(Duration::from_secs(20));
+    assert_eq!(
+        code,
+        Some(0),
+        "exit 0 after handing back:\n{}",
+        first.logs()
+    );
+    assert!(terminated.elapsed() < Duration::from_secs(10));
+    let logs = first.logs();
+    assert!(logs.contains("grace period over"), "{logs}");
+    assert!(logs.contains("goes back to the queue"), "{logs}");
+
+    let second = Server::start(cwd.path(), &settings);
+    second.wait_ready().await;
+    let restarted = Instant::now();
+    let run = loop {
+        if let Some(r) = github
+            .check_runs_for(&sha)
+            .into_iter()
+            .find(|r| r.status == "completed")
+        {
+            break r;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(90),
+            "not taken over:\n{}",
+            second.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        restarted.elapsed() < Duration::from_secs(60),
+        "taken over at once, not after the 120 s lease"
+    );
+    let run = github.consume_check_run(run.id).unwrap();
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("success"),
+        "{:?}",
+        run.summary
+    );
+    assert_eq!(
+        github.check_runs_for(&sha).len(),
+        1,
+        "one check run, completed by the second instance"
+    );
+    drop(second);
+}
