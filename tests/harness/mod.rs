@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod db;
 pub mod dsl;
+pub mod pull;
 pub mod server;
 pub mod talk;
 pub mod tools;
