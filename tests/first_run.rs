@@ -10,8 +10,7 @@ mod support;
 use harness::dsl::SECRET;
 use harness::pull::pull_request;
 use harness::server::{command, Server};
-use std::time::{Duration, Instant};
-use support::{shared_app_key, FakeGitHub};
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn serve_from_a_fresh_folder_analyses_a_pull_request() {
