@@ -64,6 +64,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "default https://github.com; GitHub Enterprise: https://HOST",
     ),
     (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "an OTLP/HTTP collector (http://HOST:4318): spans of webhooks, jobs and stages are sent there as JSON",
+    ),
+    (
+        "OTEL_SERVICE_NAME",
+        "the service name on exported spans (default flext-quality)",
+    ),
+    (
         "FLEXT_QUALITY_METRICS_TOKEN",
         "when set, /metrics needs it as `Authorization: Bearer …` (a secret)",
     ),

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod db;
 pub mod dsl;
 pub mod html;
+pub mod pull;
 pub mod server;
 pub mod talk;
 pub mod tools;
