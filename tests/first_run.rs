@@ -28,6 +28,47 @@ async fn serve_from_a_fresh_folder_analyses_a_pull_request() {
     let (status, text) = server.webhook("pull_request", &pr.payload).await;
     assert_eq!(status, 202, "{text}");
     pr.expect_ruff_findings(&server).await;
+    // `serve` printed a one-time sign-in link; opening it shows the dashboard with the project.
+    let printed = server.printed();
+    let link = printed
+        .split_whitespace()
+        .find(|w| w.contains("/signin/token/"))
+        .unwrap_or_else(|| panic!("no sign-in link printed: {printed}"));
+    let path = &link[link.find("/signin/").unwrap()..];
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = browser
+        .get(format!("{}{path}", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status().as_u16(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = browser
+        .get(format!("{}/", server.url()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    // minijinja escapes `/` in text as `&#x2f;`.
+    assert!(
+        html.contains("acme&#x2f;first") && html.contains("/projects/5005"),
+        "the dashboard lists the analysed project:\n{html}"
+    );
+    assert!(
+        !server.logs().contains(&path[14..]),
+        "the link is printed, never logged"
+    );
     assert!(
         cwd.path().join(".data/flext-quality.db").is_file(),
         "the SQLite database is in ./.data of the working directory"
