@@ -23,6 +23,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "message.html",
         include_str!("../../../templates/web/message.html"),
     ),
+    (
+        "setup.html",
+        include_str!("../../../templates/web/setup.html"),
+    ),
+    (
+        "setup_done.html",
+        include_str!("../../../templates/web/setup_done.html"),
+    ),
 ];
 
 /// The template environment every page renders with (HTML autoescaping on `.html`).
