@@ -16,6 +16,8 @@ command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v psql >/dev/null || missing+=(postgresql)
 # The jail every analysis tool runs in.
 command -v bwrap >/dev/null || missing+=(bubblewrap)
+# The browser test drives a real headless Chromium (it fails, never skips, without one).
+command -v chromium >/dev/null || missing+=(chromium)
 # `python3 -m venv` needs ensurepip, which Debian ships separately.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then

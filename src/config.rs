@@ -68,6 +68,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "set by Fly.io itself: /setup then shows the `fly secrets set` line instead of writing .env",
     ),
     (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "an OTLP/HTTP collector (http://HOST:4318): spans of webhooks, jobs and stages are sent there as JSON",
+    ),
+    (
+        "OTEL_SERVICE_NAME",
+        "the service name on exported spans (default flext-quality)",
+    ),
+    (
         "FLEXT_QUALITY_METRICS_TOKEN",
         "when set, /metrics needs it as `Authorization: Bearer …` (a secret)",
     ),

@@ -14,5 +14,6 @@ pub mod publish;
 pub mod secret_box;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod tools;
 pub mod web;

@@ -208,16 +208,25 @@ enum Format {
 }
 
 fn init_logging(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let traces = flext_quality::telemetry::layer(
+        std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .ok()
+            .filter(|e| !e.is_empty()),
+        std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "flext-quality".into()),
+    );
     // Colour codes only where a person reads them: not in files, pipes or log collectors.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter).with(traces);
     match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Pretty => builder.init(),
+        // Each line carries its spans' fields: the trace and span ids among them.
+        LogFormat::Json => registry.with(fmt.json()).init(),
+        LogFormat::Pretty => registry.with(fmt).init(),
     }
 }
 
@@ -257,14 +266,12 @@ fn main() -> ExitCode {
         "SLACK_WEBHOOK_URL",
         "FLEXT_QUALITY_SECRET_KEY",
         "FLEXT_QUALITY_EVENT_HOOKS",
+        "FLEXT_QUALITY_SESSION_KEY",
+        "FLEXT_QUALITY_METRICS_TOKEN",
+        "GITHUB_CLIENT_SECRET",
     ] {
         std::env::remove_var(secret);
     }
-    init_logging(
-        settings
-            .as_ref()
-            .map_or(LogFormat::Pretty, |s| s.log_format),
-    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -275,6 +282,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The trace exporter's task runs on the runtime.
+    let _entered = runtime.enter();
+    init_logging(
+        settings
+            .as_ref()
+            .map_or(LogFormat::Pretty, |s| s.log_format),
+    );
     let result = runtime.block_on(run(cli.command, settings, analysis));
     match result {
         Ok(code) => code,

@@ -144,6 +144,7 @@ async fn answers_match_the_document(dialect: Dialect) {
                 None,
             ),
             ("GET", "/api/v1/policy".to_owned(), None),
+            ("GET", "/api/v1/compliance".to_owned(), None),
             (
                 "PUT",
                 "/api/v1/policy".to_owned(),

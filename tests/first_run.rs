@@ -7,122 +7,10 @@
 mod harness;
 mod support;
 
-use harness::dsl::{fixture, APP_ID, INSTALLATION, SECRET};
+use harness::dsl::SECRET;
+use harness::pull::pull_request;
 use harness::server::{command, Server};
-use std::time::{Duration, Instant};
-use support::{shared_app_key, FakeGitHub};
-
-/// A fake GitHub with one installed repository and a pull request (base `a.py`, head adding a
-/// `b.py` Ruff objects to), and GitHub's own example payload pointed at it.
-struct PullRequest {
-    github: FakeGitHub,
-    private_pem: String,
-    head: String,
-    payload: Vec<u8>,
-}
-
-async fn pull_request() -> PullRequest {
-    let (private_pem, public_pem) = shared_app_key();
-    let github = FakeGitHub::start(APP_ID, public_pem).await;
-    github.add_installation(INSTALLATION, &[("acme", "first", 5005)]);
-    github.create_repo("acme", "first");
-    let base = github.commit("acme", "first", "main", &[("a.py", "X = 1\n")], "base");
-    let bare = github.repo_path("acme", "first");
-    support::git_server::git(&bare, &["update-ref", "refs/heads/feature", &base]);
-    let head = github.commit(
-        "acme",
-        "first",
-        "feature",
-        &[("b.py", "import os\nprint(undefined_name)\n")],
-        "feature",
-    );
-    support::git_server::git(&bare, &["update-ref", "refs/pull/1/head", &head]);
-    let mut p = fixture("pull_request", "opened.payload.json");
-    p["repository"]["id"] = 5005.into();
-    p["repository"]["full_name"] = "acme/first".into();
-    p["repository"]["clone_url"] = github.clone_url("acme", "first").into();
-    p["repository"]["default_branch"] = "main".into();
-    p["installation"] = serde_json::json!({ "id": INSTALLATION, "node_id": "MDIz" });
-    p["number"] = 1.into();
-    p["pull_request"]["head"]["sha"] = head.clone().into();
-    p["pull_request"]["base"]["sha"] = base.clone().into();
-    p["pull_request"]["base"]["ref"] = "main".into();
-    PullRequest {
-        github,
-        private_pem: private_pem.to_string(),
-        head,
-        payload: serde_json::to_vec(&p).unwrap(),
-    }
-}
-
-impl PullRequest {
-    fn app_settings(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("GITHUB_APP_ID", APP_ID.to_string()),
-            ("GITHUB_PRIVATE_KEY", self.private_pem.clone()),
-            ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
-            ("GITHUB_API_URL", self.github.url()),
-        ]
-    }
-
-    /// The completed check run on the head, consumed, with the real Ruff findings asserted.
-    async fn expect_ruff_findings(&self, server: &Server) {
-        let started = Instant::now();
-        let run = loop {
-            if let Some(r) = self
-                .github
-                .check_runs_for(&self.head)
-                .into_iter()
-                .find(|r| r.status == "completed")
-            {
-                break r;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(180),
-                "no completed check run after 180 s:\n{}",
-                server.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        // Let the publish job finish before looking.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let run = self.github.consume_check_run(run.id).unwrap();
-        assert_eq!(
-            run.conclusion.as_deref(),
-            Some("failure"),
-            "{:?}",
-            run.summary
-        );
-        let messages: Vec<&str> = run.annotations.iter().map(|a| a.message.as_str()).collect();
-        assert!(
-            messages.contains(&"Undefined name `undefined_name`")
-                && messages.contains(&"`os` imported but unused"),
-            "the real Ruff findings: {messages:?}\n{:?}\n{}",
-            run.summary,
-            server.logs()
-        );
-        // And the pull request's one comment, once its publish job ran.
-        let started = Instant::now();
-        let comment = loop {
-            if let Some(c) = self
-                .github
-                .issue_comments("acme", "first", 1)
-                .into_iter()
-                .next()
-            {
-                break c;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "no pull request comment:\n{}",
-                server.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        let comment = self.github.consume_comment(comment.id).unwrap();
-        assert!(comment.body.contains("Undefined name"), "{}", comment.body);
-    }
-}
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn serve_from_a_fresh_folder_analyses_a_pull_request() {
@@ -140,6 +28,47 @@ async fn serve_from_a_fresh_folder_analyses_a_pull_request() {
     let (status, text) = server.webhook("pull_request", &pr.payload).await;
     assert_eq!(status, 202, "{text}");
     pr.expect_ruff_findings(&server).await;
+    // `serve` printed a one-time sign-in link; opening it shows the dashboard with the project.
+    let printed = server.printed();
+    let link = printed
+        .split_whitespace()
+        .find(|w| w.contains("/signin/token/"))
+        .unwrap_or_else(|| panic!("no sign-in link printed: {printed}"));
+    let path = &link[link.find("/signin/").unwrap()..];
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = browser
+        .get(format!("{}{path}", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status().as_u16(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = browser
+        .get(format!("{}/", server.url()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    // minijinja escapes `/` in text as `&#x2f;`.
+    assert!(
+        html.contains("acme&#x2f;first") && html.contains("/projects/5005"),
+        "the dashboard lists the analysed project:\n{html}"
+    );
+    assert!(
+        !server.logs().contains(&path[14..]),
+        "the link is printed, never logged"
+    );
     assert!(
         cwd.path().join(".data/flext-quality.db").is_file(),
         "the SQLite database is in ./.data of the working directory"

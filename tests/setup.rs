@@ -246,7 +246,15 @@ async fn one_click_setup_creates_the_app_and_the_running_server_uses_it_at_once(
     )
     .unwrap();
     std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let server = start(&github, cwd.path(), &[]);
+    // And an older OAuth client in the environment, which would win over .env at a restart.
+    let server = start(
+        &github,
+        cwd.path(),
+        &[
+            ("GITHUB_CLIENT_ID", "Iv1.an-old-client".into()),
+            ("GITHUB_CLIENT_SECRET", "an-old-client-secret".into()),
+        ],
+    );
     server.wait_ready().await;
     let url = server.url();
 
@@ -367,6 +375,15 @@ async fn one_click_setup_creates_the_app_and_the_running_server_uses_it_at_once(
         "{page}"
     );
     assert_no_secret(&app, &page, "the page");
+    let shadowed = between(&page, "Set in this server's environment too:", "</p>");
+    assert!(
+        shadowed.contains("GITHUB_CLIENT_ID") && shadowed.contains("GITHUB_CLIENT_SECRET"),
+        "{shadowed}"
+    );
+    assert!(
+        !shadowed.contains("GITHUB_WEBHOOK_SECRET"),
+        "it was in .env: {shadowed}"
+    );
 
     // The settings are in .env, readable by the owner only, the operator's lines kept.
     let mode = std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
@@ -430,7 +447,7 @@ async fn one_click_setup_creates_the_app_and_the_running_server_uses_it_at_once(
         "installation tokens came from the new App's JWTs"
     );
 
-    // GitHub sign-in works with the App's OAuth client, also without a restart.
+    // GitHub sign-in works with the new App's OAuth client (not the old one), no restart either.
     github.sign_in_as("octo-operator", &[INSTALLATION]);
     let start = browser().get(format!("{url}/signin")).send().await.unwrap();
     assert_eq!(start.status().as_u16(), 303);
@@ -462,6 +479,7 @@ async fn one_click_setup_creates_the_app_and_the_running_server_uses_it_at_once(
 
     let logs = server.logs();
     assert_no_secret(&app, &logs, "serve.log");
+    assert_no_secret(&app, &server.printed(), "serve's standard output");
     assert!(
         logs.contains("GitHub App created from the manifest"),
         "{logs}"
@@ -520,6 +538,7 @@ async fn on_fly_the_settings_are_shown_once_as_the_fly_secrets_line_and_not_writ
         .unwrap();
     assert_eq!(again.status().as_u16(), 409, "shown once");
     assert_no_secret(&app, &server.logs(), "serve.log");
+    assert_no_secret(&app, &server.printed(), "serve's standard output");
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ use crate::store::Cancelled;
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// The sinks an analysis of a commit publishes to.
 /// Where an analysis's outcome goes: its check run, and for a pull request the one comment
@@ -64,20 +65,33 @@ pub(super) fn unix_now() -> i64 {
 pub async fn run(cx: &JobContext, analysis_id: i64) -> Result<()> {
     let started = Instant::now();
     let mut timings: BTreeMap<String, u64> = BTreeMap::new();
-    let job = start(cx, analysis_id).await?;
+    let job = start(cx, analysis_id)
+        .instrument(tracing::info_span!("start"))
+        .await?;
+    // The job's span was opened before the analysis was loaded.
+    let span = tracing::Span::current();
+    span.record("repo", job.project.full_name.as_str());
+    span.record("sha", job.analysis.sha.as_str());
 
     let t = Instant::now();
-    fetch(cx, &job).await?;
+    fetch(cx, &job)
+        .instrument(tracing::info_span!("fetch"))
+        .await?;
     timings.insert("fetch_ms".into(), t.elapsed().as_millis() as u64);
 
-    let configured = match configure(cx, &job).await? {
+    let configured = match configure(cx, &job)
+        .instrument(tracing::info_span!("configure"))
+        .await?
+    {
         Ok(c) => c,
         Err(error) => return config_failure(cx, &job, &error).await,
     };
 
     let t = Instant::now();
     let compared_sha = compare_target(cx, &job).await?;
-    let (head, compared) = analyse(cx, &job, &configured, compared_sha.as_deref()).await?;
+    let (head, compared) = analyse(cx, &job, &configured, compared_sha.as_deref())
+        .instrument(tracing::info_span!("analyse"))
+        .await?;
     timings.insert("analyse_ms".into(), t.elapsed().as_millis() as u64);
 
     let suppressions = added_suppressions(cx, &job, compared_sha.as_deref()).await?;
@@ -115,6 +129,7 @@ pub async fn run(cx: &JobContext, analysis_id: i64) -> Result<()> {
             timings,
         },
     )
+    .instrument(tracing::info_span!("save"))
     .await?;
     let grade = judged.score.map(|s| s.grade.to_string());
     crate::metrics::analysis(judged.gate.verdict.as_str(), grade.as_deref());
@@ -176,10 +191,6 @@ async fn load(cx: &JobContext, analysis_id: i64) -> Result<(AnalysisRow, Project
 /// the analysis marked running.
 async fn start(cx: &JobContext, analysis_id: i64) -> Result<Job> {
     let (analysis, project) = load(cx, analysis_id).await?;
-    // The job's span was opened before the analysis was loaded.
-    let span = tracing::Span::current();
-    span.record("repo", project.full_name.as_str());
-    span.record("sha", analysis.sha.as_str());
     let client = client(cx, &analysis, &project)?;
     if !cx.store.mark_analysis_running(analysis.id).await? {
         return Err(Cancelled.into());

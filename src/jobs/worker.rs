@@ -108,11 +108,27 @@ pub async fn run_worker(
             }
             continue;
         };
-        let span = tracing::info_span!("job", job = job.id, kind = job.kind.as_str(),
+        // The job continues the trace of what queued it (a webhook, an earlier job).
+        let (trace_id, parent) = job
+            .traceparent
+            .as_deref()
+            .and_then(crate::telemetry::parse_traceparent)
+            .map_or(
+                (crate::telemetry::new_trace_id(), String::new()),
+                |(t, p)| (t, p),
+            );
+        let span_id = crate::telemetry::new_span_id();
+        let span = tracing::info_span!("job", trace_id = %trace_id, parent_span_id = %parent,
+            span_id = %span_id, job = job.id, kind = job.kind.as_str(),
             analysis = job.analysis_id, task = job.publish_task_id, attempt = job.attempts,
             worker = %config.name, repo = tracing::field::Empty, sha = tracing::field::Empty,
             sink = tracing::field::Empty);
-        process(&cx, &config, job).instrument(span).await;
+        let traceparent = crate::telemetry::traceparent(&trace_id, &span_id);
+        crate::telemetry::with_traceparent(
+            traceparent,
+            process(&cx, &config, job).instrument(span),
+        )
+        .await;
     }
 }
 

@@ -97,7 +97,10 @@ async fn complete(
                 status: CheckStatus::InProgress,
                 started_at: None,
                 external_id: Some(outcome.analysis.id.to_string()),
-                details_url: None,
+                details_url: cx
+                    .public_url
+                    .as_ref()
+                    .map(|u| format!("{u}/analyses/{}", outcome.analysis.id)),
                 conclusion: None,
                 completed_at: None,
                 output: first

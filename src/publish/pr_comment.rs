@@ -414,9 +414,8 @@ fn link_line(outcome: &Outcome, links: &Links) -> Option<Value> {
     }
     if let Some(base) = &links.public_url {
         let url = format!(
-            "{}/projects/{}/analyses/{}",
+            "{}/analyses/{}",
             base.trim_end_matches('/'),
-            outcome.project.id,
             outcome.analysis.id
         );
         parts.push(markdown::link("Dashboard", &url));

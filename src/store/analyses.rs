@@ -158,6 +158,10 @@ pub struct AnalysisDetails {
     pub failure: Option<Failure>,
     #[serde(default)]
     pub timings: BTreeMap<String, u64>,
+    /// The configuration the analysis ran under (the repository's, with the gate the server
+    /// policy leaves in force), for the dashboard; absent on analyses saved before it was kept.
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
 }
 
 /// A finding of the analysed commit, as saved.

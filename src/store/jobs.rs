@@ -23,6 +23,8 @@ pub struct ClaimedJob {
     pub deadline_at: Option<i64>,
     /// What a command job is for (JSON of [`crate::domain::events::Command`]).
     pub payload: Option<String>,
+    /// The trace this job continues (`00-<trace id>-<parent span id>-01`).
+    pub traceparent: Option<String>,
     /// True when this claim took over a job whose previous worker stopped renewing its lease.
     #[sqlx(skip)]
     pub lease_was_expired: bool,
@@ -65,7 +67,7 @@ fn claim_sql(dialect: Dialect) -> String {
              LIMIT 1
              {lock})
          RETURNING id, kind, analysis_id, publish_task_id, attempts, max_attempts, last_error, deadline_at,
-           payload"
+           payload, traceparent"
     )
 }
 
@@ -90,14 +92,15 @@ pub(super) async fn insert_command_job(
 ) -> Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO jobs (kind, state, attempts, max_attempts, run_after, deadline_at, payload,
-           created_at, updated_at)
-         VALUES ($1, 'queued', 0, $2, $3, $4, $5, $3, $3) RETURNING id",
+           traceparent, created_at, updated_at)
+         VALUES ($1, 'queued', 0, $2, $3, $4, $5, $6, $3, $3) RETURNING id",
     )
     .bind(JobKind::Command.as_str())
     .bind(limits.max_attempts)
     .bind(now)
     .bind(now + limits.deadline_ms)
     .bind(serde_json::to_string(command)?)
+    .bind(crate::telemetry::current_traceparent())
     .fetch_one(conn)
     .await
     .context("enqueueing a command")?;
@@ -116,8 +119,8 @@ pub(super) async fn insert_job(
 ) -> Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO jobs (kind, analysis_id, publish_task_id, state, attempts, max_attempts, run_after,
-           deadline_at, created_at, updated_at)
-         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $5, $5) RETURNING id",
+           deadline_at, traceparent, created_at, updated_at)
+         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $7, $5, $5) RETURNING id",
     )
     .bind(kind.as_str())
     .bind(analysis_id)
@@ -125,6 +128,7 @@ pub(super) async fn insert_job(
     .bind(max_attempts)
     .bind(now)
     .bind(deadline_at)
+    .bind(crate::telemetry::current_traceparent())
     .fetch_one(conn)
     .await
     .context("enqueueing job")?;

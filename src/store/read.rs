@@ -164,7 +164,8 @@ pub enum Visible {
 }
 
 impl Visible {
-    fn sql(&self) -> String {
+    /// The condition on `p` (projects) this visibility is, for queries over projects.
+    pub(super) fn sql(&self) -> String {
         match self {
             Visible::All => "1 = 1".into(),
             Visible::Installations(ids) if ids.is_empty() => "1 = 0".into(),

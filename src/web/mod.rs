@@ -95,6 +95,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/signout", post(signin::sign_out))
         .route("/setup", get(setup::page))
         .route("/setup/callback", get(setup::callback))
+        // dashboard pages
+        .route("/", get(pages::ecosystem::page))
+        .route("/projects/{id}", get(pages::project::page))
+        .route("/analyses/{id}", get(pages::analysis::page))
+        .route("/compliance", get(pages::compliance::page))
+        .route("/compliance.csv", get(pages::compliance::csv))
+        .route("/compliance.json", get(pages::compliance::json))
+        .route("/audit", get(pages::audit::page))
+        .route(
+            "/settings/api-keys",
+            get(pages::api_keys::page).post(pages::api_keys::create),
+        )
+        .route(
+            "/settings/api-keys/{id}/revoke",
+            post(pages::api_keys::revoke),
+        )
         .merge(api::router())
         .route("/api/graphql", post(graphql::execute))
         .fallback(not_found)

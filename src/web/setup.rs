@@ -37,15 +37,34 @@ pub struct SetupPlace {
     fly_app: Option<String>,
     /// `.env` in the working directory `serve` started in (where it reads it from).
     env_file: Option<PathBuf>,
+    /// Which of [`KEYS`] the settings had at start (from the environment or `.env`: the
+    /// secret ones are no longer in the environment to look at by then).
+    set_at_start: Vec<&'static str>,
     /// One callback at a time, so two browsers cannot both configure an App.
     lock: tokio::sync::Mutex<()>,
 }
 
 impl SetupPlace {
     pub fn new(settings: &Settings) -> SetupPlace {
+        let g = &settings.github;
+        let oauth = settings.web.oauth.is_some();
+        let set = [
+            g.app_id.is_some(),
+            // A key read from GITHUB_PRIVATE_KEY_PATH gives way to GITHUB_PRIVATE_KEY.
+            g.private_key.is_some() && std::env::var_os("GITHUB_PRIVATE_KEY_PATH").is_none(),
+            !g.webhook_secrets.is_empty(),
+            oauth,
+            oauth,
+        ];
         SetupPlace {
             fly_app: settings.fly_app_name.clone(),
             env_file: std::env::current_dir().ok().map(|d| d.join(".env")),
+            set_at_start: KEYS
+                .into_iter()
+                .zip(set)
+                .filter(|(_, s)| *s)
+                .map(|(k, _)| k)
+                .collect(),
             lock: Default::default(),
         }
     }
@@ -285,17 +304,16 @@ fn keep(state: &AppState, values: &[(&str, SecretString)]) -> Kept {
     let Some(path) = &setup.env_file else {
         return manual(values, "the working directory is unknown".into());
     };
-    let had: Vec<bool> = KEYS.iter().map(|k| std::env::var_os(k).is_some()).collect();
     match crate::env_file::merge(path, values) {
         Ok(merged) => Kept::EnvFile {
             path: path.display().to_string(),
-            // Set in the environment, not by the file: the environment wins over `.env` at
+            // Set at start but not by the file: by the environment, which wins over `.env` at
             // the next start.
-            shadowed: KEYS
+            shadowed: setup
+                .set_at_start
                 .iter()
-                .zip(had)
-                .filter(|(k, had)| *had && !merged.replaced.iter().any(|r| r == *k))
-                .map(|(k, _)| (*k).to_owned())
+                .filter(|k| !merged.replaced.iter().any(|r| r == *k))
+                .map(|k| (*k).to_owned())
                 .collect(),
         },
         Err(e) => manual(values, format!("{e:#}")),

@@ -160,9 +160,16 @@ impl VerifiedDelivery {
 }
 
 pub async fn receive(State(state): State<Arc<AppState>>, delivery: VerifiedDelivery) -> Response {
-    let span = tracing::info_span!("webhook", delivery = %delivery.delivery_id, event = %delivery.event,
+    let (trace_id, span_id) = (
+        crate::telemetry::new_trace_id(),
+        crate::telemetry::new_span_id(),
+    );
+    let span = tracing::info_span!("webhook", trace_id = %trace_id, span_id = %span_id,
+        delivery = %delivery.delivery_id, event = %delivery.event,
         action = tracing::field::Empty, repo = tracing::field::Empty, sha = tracing::field::Empty);
-    handle(state, delivery).instrument(span).await
+    // Jobs this delivery enqueues continue its trace.
+    let traceparent = crate::telemetry::traceparent(&trace_id, &span_id);
+    crate::telemetry::with_traceparent(traceparent, handle(state, delivery).instrument(span)).await
 }
 
 async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {

@@ -44,6 +44,8 @@ pub const INSTALLATION: u64 = 77;
 pub const SECRET: &str = "test-webhook-secret";
 /// A rotated-out secret the app still accepts.
 pub const OLD_SECRET: &str = "an-old-secret";
+/// What the app signs session cookies with.
+pub const SESSION_KEY: &str = "a test server's session key";
 
 pub struct Options {
     pub dialect: Dialect,
@@ -238,7 +240,11 @@ impl Tester {
             slack_webhook_url: Some(SecretString::from(slack.webhook_url())),
             secret_key: Some(SecretString::from("a test server's secret key".to_owned())),
             reconcile_secs: 0,
-            web: Default::default(),
+            web: flext_quality::config::WebSettings {
+                // Known, so that a test can make the session a GitHub sign-in would have.
+                session_key: Some(SecretString::from(SESSION_KEY.to_owned())),
+                ..Default::default()
+            },
             shutdown_grace_secs: 5,
             metrics_token: None,
             event_hooks: Vec::new(),
@@ -308,6 +314,27 @@ impl Tester {
 
     pub fn url(&self) -> &str {
         &self.0.url
+    }
+
+    /// A new one-time sign-in link (a local admin), as a full URL of the running server.
+    pub async fn sign_in_link(&self) -> String {
+        let path = flext_quality::web::signin::new_link(&self.0.store)
+            .await
+            .expect("a sign-in link");
+        format!("{}{path}", self.0.url)
+    }
+
+    /// A `Cookie` header of a session of `login` who signed in with GitHub seeing
+    /// `installations` — what the OAuth sign-in would have set (the fake GitHub has no OAuth).
+    pub async fn session_cookie(&self, login: &str, installations: &[i64]) -> String {
+        self.0
+            .store
+            .sign_in(login, installations)
+            .await
+            .expect("recording the sign-in");
+        let auth = flext_quality::web::auth::Auth::new(&self.0.settings.web, None);
+        let set_cookie = auth.session_cookie(login, flext_quality::store::now_ms());
+        set_cookie.split(';').next().expect("name=value").to_owned()
     }
 
     /// The test database's URL, for starting the real binary on it.

@@ -7,6 +7,9 @@
 pub mod cli;
 pub mod db;
 pub mod dsl;
+pub mod html;
+pub mod pull;
 pub mod server;
 pub mod talk;
 pub mod tools;
+pub mod web;

@@ -59,7 +59,7 @@ impl Server {
         c.env("PORT", port.to_string())
             .env("TMPDIR", tmp.path())
             .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(cwd.join("serve.out")).unwrap())
             .stderr(std::fs::File::create(&log).unwrap());
         Server {
             child: c.spawn().expect("starting flext-quality serve"),
@@ -122,6 +122,11 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What the server printed on standard output (the sign-in link, say).
+    pub fn printed(&self) -> String {
+        std::fs::read_to_string(self.log.with_file_name("serve.out")).unwrap_or_default()
     }
 
     pub fn logs(&self) -> String {

@@ -250,12 +250,21 @@ pub(super) fn result_for(
             max_annotations: cx.max_annotations,
             failure: None,
             timings,
+            config: effective_config(configured),
         },
         findings,
         fixed: judged.fixed.clone(),
         notify: None,
         events: Announcement::default(),
     }
+}
+
+/// The configuration in force, as the dashboard shows it: the repository's, with the gate the
+/// server policy leaves (`None` should it not serialise, which only a bug could cause).
+fn effective_config(configured: &Configured) -> Option<serde_json::Value> {
+    let mut config = serde_json::to_value(&configured.config).ok()?;
+    config["gate"] = serde_json::to_value(&configured.gate).ok()?;
+    Some(config)
 }
 
 /// Ends an analysis without a result: the check run (through the outbox) says why.

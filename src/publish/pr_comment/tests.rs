@@ -139,7 +139,7 @@ fn a_failing_pull_request_shows_grade_gate_and_new_findings() {
         "#### Suppressions this pull request adds (1)",
         "- [pkg/a.py:4](https://github.com/acme/widgets/blob/0123456789abcdef0123456789abcdef01234567/pkg/a.py#L4) `# noqa`",
         "| ruff | 0.17.6 | ok | 1.2 s |",
-        "[Check run](https://github.com/acme/widgets/runs/99) · [Dashboard](https://quality.example.com/projects/7/analyses/42)",
+        "[Check run](https://github.com/acme/widgets/runs/99) · [Dashboard](https://quality.example.com/analyses/42)",
         "Score = 100 − security 0.0 − reliability 2.0 − maintainability 0.0",
     ] {
         assert!(body.contains(needle), "missing {needle:?} in:\n{body}");

@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         read::list_analyses,
         read::get_analysis,
         read::list_findings,
+        read::compliance,
         admin::trigger_analysis,
         admin::set_project_settings,
         admin::get_policy,
@@ -98,6 +99,7 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/api/v1/analyses/{id}", get(read::get_analysis))
         .route("/api/v1/findings", get(read::list_findings))
+        .route("/api/v1/compliance", get(read::compliance))
         .route(
             "/api/v1/policy",
             get(admin::get_policy).put(admin::put_policy),

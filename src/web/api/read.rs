@@ -225,3 +225,15 @@ pub async fn list_findings(
     let next_cursor = next_cursor(&items, q.limit, 100, |f| f.id);
     Ok(Json(FindingPage { items, next_cursor }))
 }
+
+/// Every visible project against the policy's `[compliance]` rules, compliant or not and why.
+#[utoipa::path(get, path = "/api/v1/compliance", tag = "read",
+    responses((status = 200, body = Vec<crate::web::pages::compliance::ComplianceRow>), (status = 401, body = ApiError)))]
+pub async fn compliance(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+) -> Result<Json<Vec<crate::web::pages::compliance::ComplianceRow>>, ApiError> {
+    Ok(Json(
+        crate::web::pages::compliance::report(&state, &principal.visible).await?,
+    ))
+}
