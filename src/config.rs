@@ -61,7 +61,11 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("GITHUB_CLIENT_SECRET", "the App's OAuth client secret"),
     (
         "GITHUB_WEB_URL",
-        "default https://github.com; GitHub Enterprise: https://HOST",
+        "GitHub's web host, for sign-in and /setup (default: that of GITHUB_API_URL, https://github.com)",
+    ),
+    (
+        "FLY_APP_NAME",
+        "set by Fly.io itself: /setup then shows the `fly secrets set` line instead of writing .env",
     ),
     (
         "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -197,6 +201,9 @@ pub struct Settings {
     pub metrics_token: Option<SecretString>,
     /// `FLEXT_QUALITY_EVENT_HOOKS`: registered (and kept in step) at server start.
     pub event_hooks: Vec<EventHookSetting>,
+    /// `FLY_APP_NAME`, which Fly.io sets on its machines: `/setup` cannot keep the App's
+    /// settings in a `.env` there (the disk is the image's), so it shows `fly secrets set`.
+    pub fly_app_name: Option<String>,
 }
 
 /// Who may see the dashboard and the API, and how they sign in.
@@ -218,16 +225,31 @@ pub struct OAuthSettings {
     pub web_url: String,
 }
 
+/// `GITHUB_API_URL`, default `https://api.github.com`.
+fn api_url() -> String {
+    var("GITHUB_API_URL")
+        .unwrap_or_else(|| "https://api.github.com".into())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// `GITHUB_WEB_URL`: where people sign in and where `/setup` creates the App. By default the
+/// web host of `GITHUB_API_URL` (`https://github.com`, or a GitHub Enterprise host), so
+/// GitHub Enterprise needs only its API URL.
+fn web_url() -> String {
+    var("GITHUB_WEB_URL")
+        .unwrap_or_else(|| crate::github::web_url(&api_url()))
+        .trim_end_matches('/')
+        .to_owned()
+}
+
 impl WebSettings {
     fn from_env() -> Result<WebSettings> {
         let oauth = match (var("GITHUB_CLIENT_ID"), var("GITHUB_CLIENT_SECRET")) {
             (Some(client_id), Some(secret)) => Some(OAuthSettings {
                 client_id,
                 client_secret: SecretString::from(secret),
-                web_url: var("GITHUB_WEB_URL")
-                    .unwrap_or_else(|| "https://github.com".into())
-                    .trim_end_matches('/')
-                    .to_owned(),
+                web_url: web_url(),
             }),
             (None, None) => None,
             _ => bail!("set both GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET, or neither"),
@@ -374,6 +396,9 @@ pub struct GitHubSettings {
     /// Any of these verifies a webhook (several during a secret rotation).
     pub webhook_secrets: Vec<SecretString>,
     pub api_url: String,
+    /// GitHub's web host (`GITHUB_WEB_URL`, default `https://github.com`): where the manifest
+    /// flow creates the App and people sign in.
+    pub web_url: String,
 }
 
 impl GitHubSettings {
@@ -502,10 +527,8 @@ impl Settings {
                 app_id,
                 private_key,
                 webhook_secrets,
-                api_url: var("GITHUB_API_URL")
-                    .unwrap_or_else(|| "https://api.github.com".into())
-                    .trim_end_matches('/')
-                    .to_owned(),
+                api_url: api_url(),
+                web_url: web_url(),
             },
             job_deadline_secs: parse_var("FLEXT_QUALITY_JOB_DEADLINE_SECS", 1800)?,
             max_attempts: parse_var("FLEXT_QUALITY_MAX_ATTEMPTS", 3)?,
@@ -521,6 +544,7 @@ impl Settings {
             metrics_token: var("FLEXT_QUALITY_METRICS_TOKEN").map(SecretString::from),
             data_dir: data_dir(),
             event_hooks,
+            fly_app_name: var("FLY_APP_NAME"),
         })
     }
 

@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod config;
 pub mod domain;
+pub mod env_file;
 pub mod git;
 pub mod github;
 pub mod jobs;

@@ -256,9 +256,7 @@ pub fn app_state(
 ) -> Arc<AppState> {
     Arc::new(AppState {
         store,
-        webhook_secrets: settings.github.webhook_secrets.clone(),
-        app_id: settings.github.app_id,
-        app_configured: settings.github.app_configured(),
+        github: tokio::sync::watch::Sender::new(settings.github.clone()),
         job_limits: crate::store::JobLimits {
             max_attempts: settings.max_attempts,
             deadline_ms: (settings.job_deadline_secs as i64).saturating_mul(1000),
@@ -280,10 +278,38 @@ pub fn app_state(
         secrets: secret_box(settings),
         policy_file: settings.analysis.policy.clone(),
         draining: Default::default(),
-        runs_workers: false,
+        runs_workers: Default::default(),
         tools_dir: settings.analysis.tools_dir.clone(),
         metrics_token: settings.metrics_token.clone(),
+        setup: crate::web::setup::SetupPlace::new(settings),
     })
+}
+
+/// The settings with the App's, and the App's client, once its id and key are both known: at
+/// once when they were set at start, else when `/setup` delivers them to the running server.
+/// `None` when the settings it got do not make a working client (said in the log).
+async fn app_when_configured(
+    state: &AppState,
+    mut settings: Settings,
+) -> Option<(Settings, Arc<GitHubApp>)> {
+    let mut watched = state.github.subscribe();
+    // `wait_for` looks at the current value first, so settings present at start count.
+    let github = watched
+        .wait_for(crate::config::GitHubSettings::app_configured)
+        .await
+        .ok()?
+        .clone();
+    settings.github = github;
+    match github_app(&settings) {
+        Ok(app) => app.map(|app| (settings, app)),
+        Err(e) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "the GitHub App's settings do not work: no workers start"
+            );
+            None
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -308,10 +334,15 @@ fn without_app(settings: &Settings) -> String {
          \x20 Now: webhooks are received, checked and recorded at http://0.0.0.0:{port}/webhooks/github; \
          analyses they ask for are queued and wait (they are not started, nor retried in vain).\n\
          \x20 Now: `flext-quality analyze PATH` analyses any local checkout, no App needed.\n\
-         \x20 Next: create a GitHub App (README, \"Registering the GitHub App\"), set GITHUB_APP_ID, \
-         GITHUB_PRIVATE_KEY_PATH (or GITHUB_PRIVATE_KEY) and GITHUB_WEBHOOK_SECRET, and restart: \
-         the waiting analyses then run.",
-        port = settings.port
+         \x20 Next: open {base}/setup to create the GitHub App in one click (its settings are kept \
+         and used at once, no restart), or create one by hand (README, \"Registering the GitHub App\"), \
+         set GITHUB_APP_ID, GITHUB_PRIVATE_KEY_PATH (or GITHUB_PRIVATE_KEY) and GITHUB_WEBHOOK_SECRET, \
+         and restart: the waiting analyses then run.",
+        port = settings.port,
+        base = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{}", settings.port)),
     )
 }
 
@@ -327,35 +358,40 @@ pub async fn serve(settings: Settings, workers: usize) -> Result<()> {
         tracing::warn!("GITHUB_WEBHOOK_SECRET is not set: every webhook will be refused with 401");
     }
     let notify = Arc::new(tokio::sync::Notify::new());
-    // Without the App an analysis could do nothing but fail: jobs wait, not retried in vain.
-    let workers = if github.is_some() { workers } else { 0 };
-    let state = {
-        let mut state = app_state(&settings, store.clone(), notify.clone());
-        Arc::get_mut(&mut state)
-            .expect("the state is not shared yet")
-            .runs_workers = workers > 0;
-        state
-    };
-    // HTTP answers at once (webhooks are only recorded); workers start once the analysis tools
-    // are in place, which on a first start means installing them.
+    let state = app_state(&settings, store.clone(), notify.clone());
+    // Known at once when the App is there, so `/readyz` waits for the tools from the start.
+    state.runs_workers.store(
+        github.is_some() && workers > 0,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    // HTTP answers at once (webhooks are only recorded); workers start once the App is
+    // configured — now, or later through `/setup` — and the analysis tools are in place, which
+    // on a first start means installing them. Without the App an analysis could do nothing but
+    // fail: jobs wait, not retried in vain.
     let pool: Arc<tokio::sync::Mutex<Option<Workers>>> = Arc::default();
-    {
+    if workers > 0 {
         let (pool, state, settings) = (pool.clone(), state.clone(), settings.clone());
         let store = store.clone();
         tokio::spawn(async move {
-            if workers == 0 {
+            let Some((settings, github)) = app_when_configured(&state, settings).await else {
                 return;
-            }
+            };
+            state
+                .runs_workers
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             crate::tools::ensure_installed(&settings.analysis.tools_dir).await;
             let jail = jail(&settings.analysis, settings.analysis.sandbox).await;
             log_jail_state(jail.state());
             *state.jail.write().unwrap_or_else(|e| e.into_inner()) = Some(jail.state().clone());
             let engine = engine(&settings.analysis, jail, None);
-            let ctx = job_context(&settings, store, github, engine);
+            let ctx = job_context(&settings, store, Some(github), engine);
             let lease = Duration::from_secs(settings.lease_secs);
             *pool.lock().await = Some(spawn_workers(ctx, workers, lease, notify));
+            tracing::info!(workers, "workers started");
         });
     }
+    // What runs now, for the log line.
+    let workers = if github.is_some() { workers } else { 0 };
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port))
         .await
@@ -440,13 +476,10 @@ pub async fn worker(settings: Settings, workers: usize) -> Result<()> {
         );
     }
     let notify = Arc::new(tokio::sync::Notify::new());
-    let state = {
-        let mut state = app_state(&settings, store.clone(), notify.clone());
-        Arc::get_mut(&mut state)
-            .expect("the state is not shared yet")
-            .runs_workers = true;
-        state
-    };
+    let state = app_state(&settings, store.clone(), notify.clone());
+    state
+        .runs_workers
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     // Health, readiness and this process's metrics, on PORT.
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.port))
         .await

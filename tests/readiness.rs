@@ -33,7 +33,7 @@ fn state(
     let mut state =
         flext_quality::server::app_state(t.settings(), t.store().clone(), Default::default());
     let s = Arc::get_mut(&mut state).unwrap();
-    s.runs_workers = true;
+    s.runs_workers = true.into();
     s.tools_dir = tools_dir.to_path_buf();
     *s.jail.write().unwrap() = jail;
     state

@@ -15,6 +15,7 @@ pub mod clone_url;
 pub mod comments;
 pub mod deliveries;
 pub mod http;
+pub mod manifest;
 pub mod payloads;
 pub mod signature;
 pub mod throttle;

@@ -30,7 +30,8 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub struct Auth {
     key: SecretBox<[u8; 32]>,
     pub admins: Vec<String>,
-    pub oauth: Option<OAuthSettings>,
+    /// GitHub sign-in, when the App's OAuth client is known; `/setup` sets it while running.
+    oauth: std::sync::RwLock<Option<OAuthSettings>>,
     /// Cookies are `Secure` when the public URL is https.
     pub secure_cookies: bool,
 }
@@ -53,9 +54,19 @@ impl Auth {
         Auth {
             key: SecretBox::new(Box::new(key)),
             admins: settings.admins.clone(),
-            oauth: settings.oauth.clone(),
+            oauth: std::sync::RwLock::new(settings.oauth.clone()),
             secure_cookies: public_url.is_some_and(|u| u.starts_with("https://")),
         }
+    }
+
+    /// GitHub sign-in's settings, if it is configured (now).
+    pub fn oauth(&self) -> Option<OAuthSettings> {
+        self.oauth.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Turns GitHub sign-in on (the App `/setup` created has an OAuth client).
+    pub fn set_oauth(&self, oauth: OAuthSettings) {
+        *self.oauth.write().unwrap_or_else(|e| e.into_inner()) = Some(oauth);
     }
 
     fn mac(&self, purpose: &str, data: &[u8]) -> Vec<u8> {

@@ -1,5 +1,5 @@
-//! The HTTP surface: webhook ingress, health checks, sign-in, the dashboard's pages, the REST
-//! and GraphQL APIs — the state handlers share and the router.
+//! The HTTP surface: webhook ingress, health checks, sign-in, the GitHub App's one-click setup,
+//! the dashboard's pages, the REST and GraphQL APIs — the state handlers share and the router.
 
 pub mod api;
 pub mod auth;
@@ -7,10 +7,12 @@ pub mod error;
 pub mod graphql;
 pub mod metrics;
 pub mod pages;
+pub mod setup;
 pub mod signin;
 pub mod webhook;
 
 use crate::analysis::jail::JailState;
+use crate::config::GitHubSettings;
 use crate::store::Store;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,10 +23,11 @@ use std::sync::Arc;
 
 pub struct AppState {
     pub store: Store,
-    pub webhook_secrets: Vec<SecretString>,
-    pub app_id: Option<u64>,
-    /// The App's id and key are set: analyses can run. Without them they are queued and wait.
-    pub app_configured: bool,
+    /// The GitHub App's settings as this server uses them now. They can change while it runs:
+    /// `/setup/callback` replaces them with the App it just created, and `serve` watches them
+    /// to start its workers then. Read them through [`AppState::app_id`],
+    /// [`AppState::app_configured`] and [`AppState::webhook_secrets`].
+    pub github: tokio::sync::watch::Sender<GitHubSettings>,
     /// How analysis jobs are queued (attempts, deadline).
     pub job_limits: crate::store::JobLimits,
     /// Wakes in-process workers as soon as a job is enqueued.
@@ -52,12 +55,32 @@ pub struct AppState {
     pub policy_file: crate::config::Policy,
     /// Set on SIGTERM: webhooks are refused (503) while running jobs finish.
     pub draining: std::sync::atomic::AtomicBool,
-    /// This process runs analyses (so `/readyz` needs the tools and the jail).
-    pub runs_workers: bool,
+    /// This process runs analyses (so `/readyz` needs the tools and the jail); set once its
+    /// workers are started, which may be after `/setup` configured the App.
+    pub runs_workers: std::sync::atomic::AtomicBool,
     /// Where the analysis tools live.
     pub tools_dir: std::path::PathBuf,
     /// `FLEXT_QUALITY_METRICS_TOKEN`: when set, `/metrics` needs it as a bearer token.
     pub metrics_token: Option<SecretString>,
+    /// Where `/setup` keeps the App it creates, and the lock that lets only one do so.
+    pub setup: setup::SetupPlace,
+}
+
+impl AppState {
+    /// The App's id, when one is configured (payloads of other Apps are told apart by it).
+    pub fn app_id(&self) -> Option<u64> {
+        self.github.borrow().app_id
+    }
+
+    /// The App's id and key are set: analyses can run. Without them they are queued and wait.
+    pub fn app_configured(&self) -> bool {
+        self.github.borrow().app_configured()
+    }
+
+    /// The secrets a webhook's signature may be made with (several while rotating).
+    pub fn webhook_secrets(&self) -> Vec<SecretString> {
+        self.github.borrow().webhook_secrets.clone()
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -70,6 +93,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/signin/callback", get(signin::callback))
         .route("/signin/token/{token}", get(signin::token))
         .route("/signout", post(signin::sign_out))
+        .route("/setup", get(setup::page))
+        .route("/setup/callback", get(setup::callback))
         // dashboard pages
         .route("/", get(pages::ecosystem::page))
         .route("/projects/{id}", get(pages::project::page))
@@ -144,12 +169,12 @@ async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, axum::Json<R
             Err(e) => missing.push(format!("cannot read the schema's version: {e:#}")),
         }
     }
-    if !state.app_configured {
+    if !state.app_configured() {
         notes.push(
-            "analyses wait for the GitHub App settings (GITHUB_APP_ID, GITHUB_PRIVATE_KEY)"
+            "analyses wait for the GitHub App settings (GITHUB_APP_ID, GITHUB_PRIVATE_KEY; /setup creates the App)"
                 .to_owned(),
         );
-    } else if state.runs_workers {
+    } else if state.runs_workers.load(std::sync::atomic::Ordering::SeqCst) {
         if !crate::tools::is_installed(&state.tools_dir) {
             missing.push(format!(
                 "the analysis tools are not installed in {} yet",

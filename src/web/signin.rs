@@ -49,7 +49,7 @@ pub struct Next {
 /// `/signin`: to GitHub when OAuth is configured, else how to get a link.
 pub async fn start(State(state): State<Arc<AppState>>, Query(q): Query<Next>) -> Response {
     let next = local_path(q.next.as_deref());
-    let Some(oauth) = &state.auth.oauth else {
+    let Some(oauth) = state.auth.oauth() else {
         return render(
             &state,
             StatusCode::OK,
@@ -118,7 +118,7 @@ pub async fn callback(
     headers: HeaderMap,
     Query(q): Query<Callback>,
 ) -> Response {
-    let Some(oauth) = &state.auth.oauth else {
+    let Some(oauth) = state.auth.oauth() else {
         return refused(
             &state,
             StatusCode::NOT_FOUND,
@@ -156,7 +156,7 @@ pub async fn callback(
             "the `state` does not match this browser's sign-in",
         );
     }
-    let who = match github_identity(&state, oauth, &code).await {
+    let who = match github_identity(&state, &oauth, &code).await {
         Ok(who) => who,
         Err(e) => {
             tracing::warn!(error = format!("{e:#}"), "GitHub sign-in failed");

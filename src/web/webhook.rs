@@ -131,7 +131,7 @@ impl VerifiedDelivery {
             })?
             .map_err(|_| too_big())?;
         let signature = header(&parts.headers, "x-hub-signature-256");
-        verify(&state.webhook_secrets, signature, &body)
+        verify(&state.webhook_secrets(), signature, &body)
             .map_err(|e: SignatureError| Refusal::new(StatusCode::UNAUTHORIZED, e.reason()))?;
         let delivery_id = header(&parts.headers, "x-github-delivery")
             .filter(|d| !d.is_empty() && d.len() <= 200)
@@ -187,7 +187,7 @@ async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
             .for_delivery(Some(&delivery.delivery_id))
             .into_response()
     };
-    let interpreted = match interpret(&delivery.event, &delivery.body, state.app_id) {
+    let interpreted = match interpret(&delivery.event, &delivery.body, state.app_id()) {
         Ok(i) => i,
         Err(reason) => return refuse(reason),
     };
@@ -229,7 +229,7 @@ async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
                     analysis_id,
                 } => {
                     state.job_notify.notify_waiters();
-                    let waiting = if state.app_configured {
+                    let waiting = if state.app_configured() {
                         ""
                     } else {
                         " (waiting for GitHub App settings)"

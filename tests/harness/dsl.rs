@@ -229,6 +229,7 @@ impl Tester {
                     SecretString::from(SECRET.to_owned()),
                 ],
                 api_url: github.url(),
+                web_url: github.url(),
             },
             job_deadline_secs: 600,
             max_attempts: options.max_attempts,
@@ -247,6 +248,7 @@ impl Tester {
             shutdown_grace_secs: 5,
             metrics_token: None,
             event_hooks: Vec::new(),
+            fly_app_name: None,
         };
         (options.settings)(&mut settings);
         let store = db.store.clone();

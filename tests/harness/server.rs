@@ -19,6 +19,8 @@ pub fn command(cwd: &Path, args: &[&str]) -> Command {
             || k.starts_with("GITHUB_")
             || k == "DATABASE_URL"
             || k == "PORT"
+            || k == "PUBLIC_URL"
+            || k == "FLY_APP_NAME"
         {
             c.env_remove(k);
         }
@@ -46,7 +48,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(cwd: &Path, envs: &[(&str, String)]) -> Server {
-        let port = free_port();
+        Server::start_on(free_port(), cwd, envs)
+    }
+
+    /// On a port chosen beforehand (to give the server its own URL as `PUBLIC_URL`).
+    pub fn start_on(port: u16, cwd: &Path, envs: &[(&str, String)]) -> Server {
         let log = cwd.join("serve.log");
         let tmp = tempfile::tempdir().unwrap();
         let mut c = command(cwd, &["serve"]);

@@ -95,6 +95,8 @@ pub(crate) struct State {
     pub(crate) hooks: Hooks,
     /// Sign-in with GitHub (see `oauth.rs`).
     pub(crate) oauth: super::oauth::OAuth,
+    /// Apps created from manifests (see `manifest.rs`).
+    pub(crate) manifests: super::manifest::Manifests,
     violations: Vec<String>,
     requests: Vec<RecordedRequest>,
     pub(crate) git_requests: usize,
@@ -151,6 +153,7 @@ impl FakeGitHub {
             ignore_unconsumed: false,
             hooks: Hooks::default(),
             oauth: Default::default(),
+            manifests: Default::default(),
             talk: Conversation::default(),
             violations: Vec::new(),
             requests: Vec::new(),
@@ -187,6 +190,26 @@ impl FakeGitHub {
     /// What the OAuth endpoints refused, oldest first.
     pub fn oauth_refusals(&self) -> Vec<String> {
         self.st().oauth.refused.clone()
+    }
+
+    /// The manifests browsers posted to create an App, oldest first (valid or not).
+    pub fn manifests(&self) -> Vec<Value> {
+        self.st().manifests.received.clone()
+    }
+
+    /// The Apps created from manifests, oldest first.
+    pub fn created_apps(&self) -> Vec<super::manifest::CreatedApp> {
+        self.st().manifests.created.clone()
+    }
+
+    /// What the manifest flow refused (a manifest, an unknown or used code), oldest first.
+    pub fn manifest_refusals(&self) -> Vec<String> {
+        self.st().manifests.refused.clone()
+    }
+
+    /// Codes swapped for an App's settings so far.
+    pub fn manifest_conversions(&self) -> usize {
+        self.st().manifests.converted
     }
 
     /// Base URL (`http://127.0.0.1:PORT`), to be used as `GITHUB_API_URL`.
@@ -558,7 +581,9 @@ async fn handle(AxState(state): AxState<Shared>, req: Request) -> Response {
     if path.starts_with("/git/") {
         return git_request(&state, &method, &path, &query, &parts.headers, body).await;
     }
-    if let Some(resp) = super::oauth::route(&state, &method, &path, &query, &parts.headers, &body) {
+    let web = super::oauth::route(&state, &method, &path, &query, &parts.headers, &body)
+        .or_else(|| super::manifest::route(&state, &method, &path, &query, &body));
+    if let Some(resp) = web {
         lock(&state).requests.push(RecordedRequest {
             method,
             path,
@@ -690,6 +715,12 @@ fn api_request(
         .map(|s| percent_decode(s, false))
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    // The manifest code is the credential: GitHub wants no authentication here.
+    if let ["app-manifests", code, "conversions"] = segs[..] {
+        if method == "POST" && invalid.is_none() {
+            return super::manifest::convert(st, code, op, doc);
+        }
+    }
     let app_auth =
         segs.first() == Some(&"app") || matches!(segs[..], ["repos", _, _, "installation"]);
     if app_auth {

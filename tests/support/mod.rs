@@ -1,6 +1,6 @@
-//! Shared support for the end-to-end tests: a strict fake GitHub (REST API + git hosting),
-//! the OpenAPI request validator it uses, a strict fake Slack, a strict receiver of outgoing
-//! events, and app key helpers.
+//! Shared support for the end-to-end tests: a strict fake GitHub (REST API + git hosting, its
+//! sign-in and App manifest flows), the OpenAPI request validator it uses, a strict fake
+//! Slack, a strict receiver of outgoing events, and app key helpers.
 //!
 //! Every integration test binary compiles this module on its own and uses a different part
 //! of it, so unused items and re-exports are expected.
@@ -15,6 +15,7 @@ pub mod fake_github;
 pub mod fake_slack;
 pub mod git_server;
 pub mod hooks;
+pub mod manifest;
 pub mod oauth;
 pub mod openapi;
 pub mod routing;

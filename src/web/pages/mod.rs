@@ -35,6 +35,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/web/message.html"),
     ),
     (
+        "setup.html",
+        include_str!("../../../templates/web/setup.html"),
+    ),
+    (
+        "setup_done.html",
+        include_str!("../../../templates/web/setup_done.html"),
+    ),
+    (
         "verdict.html",
         include_str!("../../../templates/web/verdict.html"),
     ),

@@ -216,13 +216,10 @@ pub fn branch_name(head_ref: Option<&str>) -> Option<String> {
     head_ref.map(|r| r.strip_prefix("refs/heads/").unwrap_or(r).to_owned())
 }
 
-/// GitHub's web address for links people follow: the sign-in's (GitHub Enterprise, say), else
-/// the one the API URL belongs to (`https://github.com` for `https://api.github.com`).
+/// GitHub's web address for links people follow: `GITHUB_WEB_URL` (GitHub Enterprise, say),
+/// by default the one the API URL belongs to (`https://github.com` for `https://api.github.com`).
 pub fn github_web(state: &AppState) -> String {
-    match &state.auth.oauth {
-        Some(o) => o.web_url.trim_end_matches('/').to_owned(),
-        None => crate::github::web_url(&state.api_url),
-    }
+    state.github.borrow().web_url.clone()
 }
 
 /// A link to a line of a file at a commit on GitHub.
