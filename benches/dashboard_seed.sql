@@ -63,23 +63,9 @@ SELECT k, project_id, sha, config_key, trig, head_ref, base_ref, base_sha, compa
             '{"fetch":' || (300 + k % 900) || ',"tools":' || (12000 + (k * 31) % 80000)
             || ',"compare":' || (20 + k % 200) || ',"save":' || (30 + k % 300) || '}'
        END,
-       CASE WHEN status <> 'queued' THEN
-            '{"backends":[{"backend":"ruff","version":"0.11.2","status":"ok","millis":' || (800 + k % 700)
-            || ',"findings":' || (10 + k % 9) || ',"notes":[]},{"backend":"mypy","version":"1.15.0",'
-            || '"status":"ok","millis":' || (9000 + k % 30000) || ',"findings":' || (k % 7)
-            || ',"notes":["incremental cache reused"]},{"backend":"bandit","version":"1.8.3",'
-            || '"status":"' || CASE WHEN status = 'failed' THEN 'failed' ELSE 'ok' END
-            || '","millis":' || (1500 + k % 2000) || ',"findings":' || (k % 5) || ',"notes":[]},'
-            || '{"backend":"semgrep","version":"1.110.0","status":"ok","millis":' || (4000 + k % 9000)
-            || ',"findings":' || (k % 3) || ',"notes":[]}],"score":'
-            || CASE WHEN done THEN '{"score":' || score || ',"grade":"'
-                 || CASE WHEN score >= 90 THEN 'A' WHEN score >= 80 THEN 'B' WHEN score >= 70 THEN 'C'
-                         WHEN score >= 60 THEN 'D' ELSE 'F' END || '"}' ELSE 'null' END
-            || ',"base_score":null,"suppressions":[],"jail":null,"max_annotations":50,"failure":'
-            || CASE WHEN status = 'failed' THEN '{"conclusion":"failure","title":"bandit failed",'
-                 || '"summary":"bandit exited with status 2"}' ELSE 'null' END
-            || ',"timings":{}}'
-       END,
+       -- The details are real `AnalysisDetails` JSON, made by the benchmark from the types.
+       CASE WHEN status = 'failed' THEN '{{details_failed}}'
+            WHEN status <> 'queued' THEN '{{details_ok}}' END,
        CASE WHEN trig <> 'base' THEN 'dev-' || (k * 7) % 60 END
 FROM (
     SELECT g.*, (status = 'completed') AS done,

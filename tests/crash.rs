@@ -6,7 +6,8 @@
 mod harness;
 mod support;
 
-use harness::dsl::{fixture, APP_ID, INSTALLATION, SECRET};
+use harness::dsl::{APP_ID, INSTALLATION};
+use harness::pull::{app_env, first_push};
 use harness::server::Server;
 use std::time::{Duration, Instant};
 use support::{shared_app_key, FakeGitHub};
@@ -34,30 +35,19 @@ async fn a_server_killed_mid_analysis_leaves_no_check_run_in_progress() {
         ],
         "slow",
     );
-    let settings = [
-        ("GITHUB_APP_ID", APP_ID.to_string()),
-        ("GITHUB_PRIVATE_KEY", private_pem.to_string()),
-        ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
-        ("GITHUB_API_URL", github.url()),
-        ("FLEXT_QUALITY_JOB_DEADLINE_SECS", "6".to_owned()),
-        ("FLEXT_QUALITY_LEASE_SECS", "2".to_owned()),
-    ];
+    let settings = app_env(
+        &github,
+        &private_pem,
+        &[
+            ("FLEXT_QUALITY_JOB_DEADLINE_SECS", "6"),
+            ("FLEXT_QUALITY_LEASE_SECS", "2"),
+        ],
+    );
     let cwd = tempfile::tempdir().unwrap();
     let mut server = Server::start(cwd.path(), &settings);
     server.wait_ready().await;
-    let mut p = fixture("push", "with-new-branch.payload.json");
-    p["ref"] = "refs/heads/main".into();
-    p["before"] = "0".repeat(40).into();
-    p["after"] = sha.clone().into();
-    p["deleted"] = false.into();
-    p["repository"]["id"] = 6006.into();
-    p["repository"]["full_name"] = "acme/crashy".into();
-    p["repository"]["clone_url"] = github.clone_url("acme", "crashy").into();
-    p["repository"]["default_branch"] = "main".into();
-    p["installation"] = serde_json::json!({ "id": INSTALLATION, "node_id": "MDIz" });
-    let (status, text) = server
-        .webhook("push", &serde_json::to_vec(&p).unwrap())
-        .await;
+    let body = first_push(&github, "acme", "crashy", 6006, &sha);
+    let (status, text) = server.webhook("push", &body).await;
     assert_eq!(status, 202, "{text}");
 
     let started = Instant::now();

@@ -7,7 +7,8 @@
 mod harness;
 mod support;
 
-use harness::dsl::{fixture, APP_ID, INSTALLATION, SECRET};
+use harness::dsl::{APP_ID, INSTALLATION};
+use harness::pull::{app_env, first_push};
 use harness::server::Server;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::{shared_app_key, FakeGitHub};
@@ -42,29 +43,19 @@ async fn sigterm_mid_analysis_hands_the_job_to_the_next_instance() {
         ],
         "slow build",
     );
-    let settings = [
-        ("GITHUB_APP_ID", APP_ID.to_string()),
-        ("GITHUB_PRIVATE_KEY", private_pem.to_string()),
-        ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
-        ("GITHUB_API_URL", github.url()),
-        // A lease far longer than the test: only the hand-back can explain a quick take-over.
-        ("FLEXT_QUALITY_LEASE_SECS", "120".to_owned()),
-        ("FLEXT_QUALITY_SHUTDOWN_GRACE_SECS", "2".to_owned()),
-    ];
+    let settings = app_env(
+        &github,
+        &private_pem,
+        &[
+            // A lease far longer than the test: only the hand-back can explain a quick take-over.
+            ("FLEXT_QUALITY_LEASE_SECS", "120"),
+            ("FLEXT_QUALITY_SHUTDOWN_GRACE_SECS", "2"),
+        ],
+    );
     let cwd = tempfile::tempdir().unwrap();
     let mut first = Server::start(cwd.path(), &settings);
     first.wait_ready().await;
-    let mut p = fixture("push", "with-new-branch.payload.json");
-    p["ref"] = "refs/heads/main".into();
-    p["before"] = "0".repeat(40).into();
-    p["after"] = sha.clone().into();
-    p["deleted"] = false.into();
-    p["repository"]["id"] = 7007.into();
-    p["repository"]["full_name"] = "acme/graceful".into();
-    p["repository"]["clone_url"] = github.clone_url("acme", "graceful").into();
-    p["repository"]["default_branch"] = "main".into();
-    p["installation"] = serde_json::json!({ "id": INSTALLATION, "node_id": "MDIz" });
-    let body = serde_json::to_vec(&p).unwrap();
+    let body = first_push(&github, "acme", "graceful", 7007, &sha);
     let (status, text) = first.webhook("push", &body).await;
     assert_eq!(status, 202, "{text}");
     let started = Instant::now();

@@ -117,3 +117,41 @@ impl PullRequest {
         assert!(comment.body.contains("Undefined name"), "{}", comment.body);
     }
 }
+
+/// The settings a real binary needs to act as the fake's App, plus `extra`.
+pub fn app_env(
+    github: &FakeGitHub,
+    private_pem: &str,
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("GITHUB_APP_ID", APP_ID.to_string()),
+        ("GITHUB_PRIVATE_KEY", private_pem.to_owned()),
+        ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("GITHUB_API_URL", github.url()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    env
+}
+
+/// A `push` of `sha` as the first commit of `owner/name`'s `main`, from GitHub's own example
+/// payload, pointed at the fake.
+pub fn first_push(
+    github: &FakeGitHub,
+    owner: &str,
+    name: &str,
+    repo_id: u64,
+    sha: &str,
+) -> Vec<u8> {
+    let mut p = fixture("push", "with-new-branch.payload.json");
+    p["ref"] = "refs/heads/main".into();
+    p["before"] = "0".repeat(40).into();
+    p["after"] = sha.into();
+    p["deleted"] = false.into();
+    p["repository"]["id"] = repo_id.into();
+    p["repository"]["full_name"] = format!("{owner}/{name}").into();
+    p["repository"]["clone_url"] = github.clone_url(owner, name).into();
+    p["repository"]["default_branch"] = "main".into();
+    p["installation"] = serde_json::json!({ "id": INSTALLATION, "node_id": "MDIz" });
+    serde_json::to_vec(&p).unwrap()
+}
