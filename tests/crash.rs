@@ -37,7 +37,7 @@ async fn a_server_killed_mid_analysis_leaves_no_check_run_in_progress() {
     );
     let settings = app_env(
         &github,
-        &private_pem,
+        private_pem,
         &[
             ("FLEXT_QUALITY_JOB_DEADLINE_SECS", "6"),
             ("FLEXT_QUALITY_LEASE_SECS", "2"),

@@ -45,7 +45,7 @@ async fn sigterm_mid_analysis_hands_the_job_to_the_next_instance() {
     );
     let settings = app_env(
         &github,
-        &private_pem,
+        private_pem,
         &[
             // A lease far longer than the test: only the hand-back can explain a quick take-over.
             ("FLEXT_QUALITY_LEASE_SECS", "120"),
