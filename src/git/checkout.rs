@@ -55,17 +55,52 @@ impl Mirrors {
     pub fn open(&self, repo_id: i64) -> Result<Repository> {
         let path = self.mirror_path(repo_id);
         if path.join("HEAD").exists() {
-            return Repository::open_bare(&path)
-                .with_context(|| format!("opening mirror {}", path.display()));
+            match Repository::open_bare(&path) {
+                Ok(repo) => return Ok(repo),
+                // A mirror is a cache of the repository: one that cannot be opened is made anew.
+                Err(e) => {
+                    tracing::warn!(mirror = %path.display(), error = %e.message(), "mirror unreadable; cloning it again");
+                    self.discard(repo_id)?;
+                }
+            }
         }
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("creating {}", self.root.display()))?;
         Repository::init_bare(&path).with_context(|| format!("creating mirror {}", path.display()))
     }
 
+    /// Removes a repository's mirror (the next fetch clones it again).
+    fn discard(&self, repo_id: i64) -> Result<()> {
+        let path = self.mirror_path(repo_id);
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing mirror {}", path.display())),
+        }
+    }
+
     /// Fetches `refs` from `clone_url` into the mirror unless every commit in `want` is already
-    /// there. Blocking: call it from `spawn_blocking`.
+    /// there. A mirror damaged on disk is cloned again once. Blocking: call it from
+    /// `spawn_blocking`.
     pub fn fetch(
+        &self,
+        repo_id: i64,
+        clone_url: &str,
+        token: Option<&SecretString>,
+        refs: &[String],
+        want: &[&str],
+    ) -> Result<()> {
+        match self.fetch_once(repo_id, clone_url, token, refs, want) {
+            Err(e) if is_damage(&e) => {
+                tracing::warn!(repo_id, error = %format!("{e:#}"), "mirror damaged; cloning it again");
+                self.discard(repo_id)?;
+                self.fetch_once(repo_id, clone_url, token, refs, want)
+            }
+            other => other,
+        }
+    }
+
+    fn fetch_once(
         &self,
         repo_id: i64,
         clone_url: &str,
@@ -117,11 +152,9 @@ impl Mirrors {
         remote
             .fetch(&refspecs, Some(&mut options), None)
             .map_err(|e| {
-                anyhow::anyhow!(
-                    "fetching {} from the repository: {}",
-                    refs.join(", "),
-                    e.message()
-                )
+                // The git error is kept in the chain: whether the mirror is damaged depends on it.
+                let said = format!("fetching {} from the repository", refs.join(", "));
+                anyhow::Error::new(e).context(said)
             })?;
         let still_missing: Vec<&str> = missing
             .into_iter()
@@ -198,6 +231,18 @@ impl Mirrors {
     /// Writes the tree of `sha` into a fresh temporary directory under `<root>/../worktrees`,
     /// unless it is over `limits` (then the error is a [`TreeTooLarge`]).
     pub fn materialise(&self, repo_id: i64, sha: &str, limits: TreeLimits) -> Result<WorkTree> {
+        let result = self.materialise_once(repo_id, sha, limits);
+        if let Err(e) = &result {
+            // Objects the mirror holds but cannot read: the job's retry clones it again.
+            if is_damage(e) {
+                tracing::warn!(repo_id, error = %format!("{e:#}"), "mirror damaged; discarded for the retry");
+                self.discard(repo_id)?;
+            }
+        }
+        result
+    }
+
+    fn materialise_once(&self, repo_id: i64, sha: &str, limits: TreeLimits) -> Result<WorkTree> {
         let repo = self.open(repo_id)?;
         let commit = repo
             .find_commit(Oid::from_str(sha).context("invalid commit id")?)
@@ -302,3 +347,25 @@ fn has_commit(repo: &Repository, sha: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether an error says the mirror on disk is damaged (not the network, the credentials or the
+/// remote): then it is worth cloning again.
+fn is_damage(e: &anyhow::Error) -> bool {
+    use git2::ErrorClass as C;
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<git2::Error>())
+        .any(|g| {
+            matches!(
+                g.class(),
+                C::Odb
+                    | C::Repository
+                    | C::Config
+                    | C::Index
+                    | C::Object
+                    | C::Zlib
+                    | C::Indexer
+                    | C::Filesystem
+                    | C::Reference
+            )
+        })
+}

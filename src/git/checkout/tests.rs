@@ -172,3 +172,71 @@ fn the_diff_map_follows_edits_renames_and_new_files() {
     assert_eq!(map.base_path("fresh.py"), None);
     assert!(map.touches("fresh.py", 1, 1));
 }
+
+/// Every file under `dir` whose path contains `part`.
+fn files_under(dir: &Path, part: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().contains(part) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_mirror_damaged_on_disk_is_cloned_again() {
+    let origin = tempfile::tempdir().unwrap();
+    git(origin.path(), &["init", "-q"]);
+    let first = commit(origin.path(), "a.py", "x = 1\n");
+    let data = tempfile::tempdir().unwrap();
+    let mirrors = Mirrors::new(data.path().join("mirrors"));
+    let url = format!("file://{}", origin.path().display());
+    let refs = ["refs/heads/main".to_owned()];
+    let roomy = TreeLimits {
+        bytes: 1 << 20,
+        entries: 100,
+    };
+    mirrors.fetch(9, &url, None, &refs, &[&first]).unwrap();
+    let mirror = data.path().join("mirrors").join("9.git");
+
+    // An unreadable HEAD and config: the mirror is made anew on the next fetch.
+    std::fs::write(mirror.join("HEAD"), b"\\0garbage\\n").unwrap();
+    std::fs::write(mirror.join("config"), b"[core\\n this is not git config").unwrap();
+    let second = commit(origin.path(), "b.py", "y = 2\n");
+    mirrors.fetch(9, &url, None, &refs, &[&second]).unwrap();
+    assert!(mirrors
+        .materialise(9, &second, roomy)
+        .unwrap()
+        .path()
+        .join("b.py")
+        .is_file());
+
+    // Objects overwritten with garbage: the checkout fails once and discards the mirror; the
+    // retry (as a job's would) fetches it again and checks out.
+    let objects = files_under(&mirror.join("objects"), "pack");
+    assert!(!objects.is_empty(), "the fetch wrote a pack");
+    for o in &objects {
+        let mut perms = std::fs::metadata(o).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(o, perms).unwrap();
+        std::fs::write(o, b"not a pack at all").unwrap();
+    }
+    let damaged = mirrors.materialise(9, &second, roomy);
+    assert!(damaged.is_err());
+    assert!(!mirror.exists(), "a damaged mirror is discarded");
+    mirrors.fetch(9, &url, None, &refs, &[&second]).unwrap();
+    assert!(mirrors
+        .materialise(9, &second, roomy)
+        .unwrap()
+        .path()
+        .join("b.py")
+        .is_file());
+}
