@@ -28,9 +28,13 @@ pub async fn run(cx: &JobContext, payload: Option<&str>) -> Result<()> {
     }
 }
 
-/// Resolves the ref in the mirror and queues a forced analysis of that commit (the API
-/// checked the person's role when it queued this).
-async fn analyse_ref(cx: &JobContext, project_id: i64, git_ref: &str, user: &str) -> Result<()> {
+/// The command's project and a client for it with `access`; a missing project, App or
+/// installation is permanent.
+async fn project_client(
+    cx: &JobContext,
+    project_id: i64,
+    access: Access,
+) -> Result<(crate::domain::events::Project, InstallationClient)> {
     let project = cx
         .store
         .get_project(project_id)
@@ -41,7 +45,6 @@ async fn analyse_ref(cx: &JobContext, project_id: i64, git_ref: &str, user: &str
         .github
         .clone()
         .ok_or_else(|| Permanent("the GitHub App is not configured".into()))?;
-    crate::github::clone_url::check(app.api_url(), &project.clone_url).map_err(Permanent)?;
     let installation = project
         .installation_id
         .ok_or_else(|| Permanent(format!("{} has no installation", project.full_name)))?;
@@ -50,9 +53,19 @@ async fn analyse_ref(cx: &JobContext, project_id: i64, git_ref: &str, user: &str
         installation,
         TokenScope {
             repository_id: project.id,
-            access: Access::Analyse,
+            access,
         },
     );
+    Ok((project, client))
+}
+
+/// Resolves the ref in the mirror and queues a forced analysis of that commit (the API
+/// checked the person's role when it queued this).
+async fn analyse_ref(cx: &JobContext, project_id: i64, git_ref: &str, user: &str) -> Result<()> {
+    let (project, client) = project_client(cx, project_id, Access::Analyse).await?;
+    if let Some(app) = &cx.github {
+        crate::github::clone_url::check(app.api_url(), &project.clone_url).map_err(Permanent)?;
+    }
     let token = client
         .token()
         .await
@@ -94,28 +107,7 @@ async fn analyse_ref(cx: &JobContext, project_id: i64, git_ref: &str, user: &str
 }
 
 async fn rerun(cx: &JobContext, project_id: i64, pr_number: i64, user: &str) -> Result<()> {
-    let project = cx
-        .store
-        .get_project(project_id)
-        .await?
-        .ok_or_else(|| Permanent(format!("project {project_id} does not exist")))?;
-    let span = tracing::Span::current();
-    span.record("repo", project.full_name.as_str());
-    let app = cx
-        .github
-        .clone()
-        .ok_or_else(|| Permanent("the GitHub App is not configured".into()))?;
-    let installation = project
-        .installation_id
-        .ok_or_else(|| Permanent(format!("{} has no installation", project.full_name)))?;
-    let client = InstallationClient::new(
-        app,
-        installation,
-        TokenScope {
-            repository_id: project.id,
-            access: Access::Converse,
-        },
-    );
+    let (project, client) = project_client(cx, project_id, Access::Converse).await?;
     let repo = &project.full_name;
     let permission = client
         .permission_of(repo, user)
