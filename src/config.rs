@@ -342,6 +342,53 @@ impl Policy {
     }
 }
 
+/// Where the policy in force comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicySource {
+    /// Set by an admin through the app (kept in the database).
+    Api,
+    /// `FLEXT_QUALITY_POLICY_FILE`.
+    File,
+    /// Neither: the defaults.
+    Default,
+}
+
+impl PolicySource {
+    /// `api`, `file` or `default`, as the API says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicySource::Api => "api",
+            PolicySource::File => "file",
+            PolicySource::Default => "default",
+        }
+    }
+
+    /// For people: "set through the app", "from the policy file", "the defaults".
+    pub fn describe(self) -> &'static str {
+        match self {
+            PolicySource::Api => "set through the app",
+            PolicySource::File => "from the policy file",
+            PolicySource::Default => "the defaults",
+        }
+    }
+}
+
+/// The server policy in force now: the one set through the app, else the file's (`file`),
+/// else the defaults. Analyses, the compliance report and the policy API all read this.
+pub async fn policy_in_force(
+    store: &crate::store::Store,
+    file: &Policy,
+) -> Result<(Policy, PolicySource)> {
+    Ok(match store.policy_text().await? {
+        Some(text) => (
+            Policy::from_toml(&text).context("the policy set through the app")?,
+            PolicySource::Api,
+        ),
+        None if file.text.is_some() => (file.clone(), PolicySource::File),
+        None => (file.clone(), PolicySource::Default),
+    })
+}
+
 fn compliance_from(v: toml::Value) -> Result<crate::domain::compliance::CompliancePolicy> {
     use crate::domain::compliance::CompliancePolicy;
     let t = v

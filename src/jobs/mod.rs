@@ -44,10 +44,9 @@ pub struct JobContext {
 impl JobContext {
     /// The server policy in force now: the one set through the app, else the file's.
     pub async fn policy(&self) -> anyhow::Result<Policy> {
-        match self.store.policy_text().await? {
-            Some(text) => Policy::from_toml(&text),
-            None => Ok(self.policy.clone()),
-        }
+        Ok(crate::config::policy_in_force(&self.store, &self.policy)
+            .await?
+            .0)
     }
 
     pub async fn mirror_lock(&self, repo_id: i64) -> Arc<tokio::sync::Mutex<()>> {

@@ -159,21 +159,10 @@ pub async fn get_policy(
 }
 
 async fn policy_view(state: &AppState) -> anyhow::Result<PolicyView> {
-    Ok(match state.store.policy_text().await? {
-        Some(text) => PolicyView {
-            source: "api".into(),
-            text,
-        },
-        None => match &state.policy_file.text {
-            Some(text) => PolicyView {
-                source: "file".into(),
-                text: text.clone(),
-            },
-            None => PolicyView {
-                source: "default".into(),
-                text: String::new(),
-            },
-        },
+    let (policy, source) = crate::config::policy_in_force(&state.store, &state.policy_file).await?;
+    Ok(PolicyView {
+        source: source.as_str().into(),
+        text: policy.text.unwrap_or_default(),
     })
 }
 

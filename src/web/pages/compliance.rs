@@ -37,15 +37,10 @@ pub struct ComplianceRow {
     pub violations: Vec<String>,
 }
 
-/// The server policy in force now: the one set through the app, else the file's.
+/// The policy in force and, for people, where it comes from.
 pub async fn policy_in_force(state: &AppState) -> anyhow::Result<(Policy, &'static str)> {
-    Ok(match state.store.policy_text().await? {
-        Some(text) => (Policy::from_toml(&text)?, "set through the app"),
-        None if state.policy_file.text.is_some() => {
-            (state.policy_file.clone(), "from the policy file")
-        }
-        None => (state.policy_file.clone(), "the defaults"),
-    })
+    let (policy, source) = crate::config::policy_in_force(&state.store, &state.policy_file).await?;
+    Ok((policy, source.describe()))
 }
 
 /// Every visible, not archived project against the policy in force, by name.
