@@ -6,38 +6,21 @@
 mod harness;
 mod support;
 
-use harness::dsl::{APP_ID, INSTALLATION};
-use harness::pull::{app_env, first_push};
+use harness::pull::{app_env, crate_repo, first_push, wait_in_progress};
 use harness::server::Server;
 use std::time::{Duration, Instant};
-use support::{shared_app_key, FakeGitHub};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_server_killed_mid_analysis_leaves_no_check_run_in_progress() {
-    let (private_pem, public_pem) = shared_app_key();
-    let github = FakeGitHub::start(APP_ID, public_pem).await;
-    github.add_installation(INSTALLATION, &[("acme", "crashy", 6006)]);
-    github.create_repo("acme", "crashy");
-    let sha = github.commit(
-        "acme",
-        "crashy",
-        "main",
-        &[
-            (
-                "Cargo.toml",
-                "[package]\nname = \"crash_marker\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
-            ),
-            (
-                "build.rs",
-                "fn main() { std::thread::sleep(std::time::Duration::from_secs(1000)); }\n",
-            ),
-            ("src/lib.rs", "pub fn f() {}\n"),
-        ],
-        "slow",
-    );
+    let (github, private_pem, sha) = crate_repo(
+        "crash_marker",
+        6006,
+        "fn main() { std::thread::sleep(std::time::Duration::from_secs(1000)); }\n",
+    )
+    .await;
     let settings = app_env(
         &github,
-        private_pem,
+        &private_pem,
         &[
             ("FLEXT_QUALITY_JOB_DEADLINE_SECS", "6"),
             ("FLEXT_QUALITY_LEASE_SECS", "2"),
@@ -46,23 +29,11 @@ async fn a_server_killed_mid_analysis_leaves_no_check_run_in_progress() {
     let cwd = tempfile::tempdir().unwrap();
     let mut server = Server::start(cwd.path(), &settings);
     server.wait_ready().await;
-    let body = first_push(&github, "acme", "crashy", 6006, &sha);
+    let body = first_push(&github, "acme", "crash_marker", 6006, &sha);
     let (status, text) = server.webhook("push", &body).await;
     assert_eq!(status, 202, "{text}");
 
-    let started = Instant::now();
-    while !github
-        .check_runs_for(&sha)
-        .iter()
-        .any(|r| r.status == "in_progress")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{}",
-            server.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_in_progress(&github, &sha, &server).await;
     // Let Clippy's build script start, then pull the plug.
     tokio::time::sleep(Duration::from_millis(500)).await;
     server.kill();

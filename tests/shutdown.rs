@@ -7,18 +7,12 @@
 mod harness;
 mod support;
 
-use harness::dsl::{APP_ID, INSTALLATION};
-use harness::pull::{app_env, first_push};
+use harness::pull::{app_env, crate_repo, first_push, wait_in_progress};
 use harness::server::Server;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{shared_app_key, FakeGitHub};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_mid_analysis_hands_the_job_to_the_next_instance() {
-    let (private_pem, public_pem) = shared_app_key();
-    let github = FakeGitHub::start(APP_ID, public_pem).await;
-    github.add_installation(INSTALLATION, &[("acme", "graceful", 7007)]);
-    github.create_repo("acme", "graceful");
     // The build script waits until a moment in the future: past the first instance's grace
     // period, so the second instance must finish the job; then it lets the build go on.
     let until = SystemTime::now()
@@ -29,23 +23,10 @@ async fn sigterm_mid_analysis_hands_the_job_to_the_next_instance() {
     let build = format!(
         "fn main() {{ loop {{ let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(); if now >= {until} {{ break; }} std::thread::sleep(std::time::Duration::from_millis(200)); }} }}\n"
     );
-    let sha = github.commit(
-        "acme",
-        "graceful",
-        "main",
-        &[
-            (
-                "Cargo.toml",
-                "[package]\nname = \"graceful\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
-            ),
-            ("build.rs", build.as_str()),
-            ("src/lib.rs", "pub fn f() {}\n"),
-        ],
-        "slow build",
-    );
+    let (github, private_pem, sha) = crate_repo("graceful", 7007, &build).await;
     let settings = app_env(
         &github,
-        private_pem,
+        &private_pem,
         &[
             // A lease far longer than the test: only the hand-back can explain a quick take-over.
             ("FLEXT_QUALITY_LEASE_SECS", "120"),
@@ -58,19 +39,7 @@ async fn sigterm_mid_analysis_hands_the_job_to_the_next_instance() {
     let body = first_push(&github, "acme", "graceful", 7007, &sha);
     let (status, text) = first.webhook("push", &body).await;
     assert_eq!(status, 202, "{text}");
-    let started = Instant::now();
-    while !github
-        .check_runs_for(&sha)
-        .iter()
-        .any(|r| r.status == "in_progress")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{}",
-            first.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_in_progress(&github, &sha, &first).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
 
     first.terminate();

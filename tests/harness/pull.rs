@@ -155,3 +155,43 @@ pub fn first_push(
     p["installation"] = serde_json::json!({ "id": INSTALLATION, "node_id": "MDIz" });
     serde_json::to_vec(&p).unwrap()
 }
+
+/// A fake GitHub with `acme/<name>` installed, its `main` one commit: a crate whose build
+/// script is `build_rs` (Clippy runs it). The fake, the App's private key, and the commit.
+pub async fn crate_repo(name: &str, repo_id: u64, build_rs: &str) -> (FakeGitHub, String, String) {
+    let (private_pem, public_pem) = shared_app_key();
+    let github = FakeGitHub::start(APP_ID, public_pem).await;
+    github.add_installation(INSTALLATION, &[("acme", name, repo_id)]);
+    github.create_repo("acme", name);
+    let manifest =
+        format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
+    let sha = github.commit(
+        "acme",
+        name,
+        "main",
+        &[
+            ("Cargo.toml", manifest.as_str()),
+            ("build.rs", build_rs),
+            ("src/lib.rs", "pub fn f() {}\n"),
+        ],
+        "a crate with a build script",
+    );
+    (github, private_pem.to_string(), sha)
+}
+
+/// Waits (up to 60 s) until the commit's check run is in progress.
+pub async fn wait_in_progress(github: &FakeGitHub, sha: &str, server: &Server) {
+    let started = Instant::now();
+    while !github
+        .check_runs_for(sha)
+        .iter()
+        .any(|r| r.status == "in_progress")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
