@@ -280,6 +280,7 @@ pub fn app_state(
         draining: Default::default(),
         runs_workers: Default::default(),
         tools_dir: settings.analysis.tools_dir.clone(),
+        data_dir: settings.data_dir.clone(),
         metrics_token: settings.metrics_token.clone(),
         setup: crate::web::setup::SetupPlace::new(settings),
     })

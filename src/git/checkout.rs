@@ -98,6 +98,19 @@ impl Mirrors {
             }
             other => other,
         }
+        .map_err(|e| self.explain(e))
+    }
+
+    /// An error from a full disk says which directory's disk it is, for the operator.
+    fn explain(&self, e: anyhow::Error) -> anyhow::Error {
+        if !is_disk_full(&e) {
+            return e;
+        }
+        let data_dir = self.root.parent().unwrap_or(&self.root);
+        e.context(format!(
+            "no space left on the disk of the data dir {} (FLEXT_QUALITY_DATA_DIR); the analysis can run once space is freed",
+            data_dir.display()
+        ))
     }
 
     fn fetch_once(
@@ -239,7 +252,7 @@ impl Mirrors {
                 self.discard(repo_id)?;
             }
         }
-        result
+        result.map_err(|e| self.explain(e))
     }
 
     fn materialise_once(&self, repo_id: i64, sha: &str, limits: TreeLimits) -> Result<WorkTree> {
@@ -349,9 +362,14 @@ fn has_commit(repo: &Repository, sha: &str) -> bool {
 mod tests;
 
 /// Whether an error says the mirror on disk is damaged (not the network, the credentials or the
-/// remote): then it is worth cloning again.
+/// remote, nor a full disk): then it is worth cloning again.
 fn is_damage(e: &anyhow::Error) -> bool {
     use git2::ErrorClass as C;
+    // A full disk fails writes the way damage fails reads; the mirror is fine and would only
+    // fail again, cloned from scratch, once discarded.
+    if is_disk_full(e) {
+        return false;
+    }
     e.chain()
         .filter_map(|c| c.downcast_ref::<git2::Error>())
         .any(|g| {
@@ -368,4 +386,18 @@ fn is_damage(e: &anyhow::Error) -> bool {
                     | C::Reference
             )
         })
+}
+
+/// Whether an error comes from a full disk (or quota): `ENOSPC`/`EDQUOT` as an I/O error, or
+/// libgit2's message of one.
+pub fn is_disk_full(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+            .is_some_and(|code| code == libc::ENOSPC || code == libc::EDQUOT)
+            || c.downcast_ref::<git2::Error>().is_some_and(|g| {
+                let m = g.message().to_lowercase();
+                m.contains("no space left on device") || m.contains("disk quota exceeded")
+            })
+    })
 }

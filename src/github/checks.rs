@@ -1,9 +1,17 @@
 //! The Checks API: typed request bodies for creating and updating a check run, and the calls.
+//!
+//! Creating is never blindly repeated: after a failure that leaves open whether GitHub created
+//! the check run (a 5xx, a lost connection), it is looked for by its `external_id` before
+//! another is created, so a lost answer never makes a second check run.
 
 use super::client::InstallationClient;
-use super::http::GitHubError;
+use super::http::{GitHubError, Replay};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Tries at creating a check run when GitHub's answers leave open whether it was created.
+const CREATE_ATTEMPTS: u32 = 4;
 
 /// GitHub accepts at most this many annotations in one request.
 pub const ANNOTATIONS_PER_REQUEST: usize = 50;
@@ -148,39 +156,83 @@ struct CheckRunCreated {
     id: i64,
 }
 
+/// A check run as listed or read back from GitHub.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckRunState {
+    pub id: i64,
+    pub status: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub output: Option<CheckRunOutputState>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckRunOutputState {
+    #[serde(default)]
+    pub annotations_count: usize,
+}
+
+impl CheckRunState {
+    /// How many annotations GitHub holds for the check run.
+    pub fn annotations_count(&self) -> usize {
+        self.output.as_ref().map_or(0, |o| o.annotations_count)
+    }
+}
+
 impl InstallationClient {
+    /// Creates a check run; `body.external_id` names it, so that after an answer that leaves
+    /// open whether GitHub created it, the one GitHub has is found and returned instead of a
+    /// second one being made (without an external id such a failure is returned).
     pub async fn create_check_run(
         &self,
         full_name: &str,
         body: &CreateCheckRun,
     ) -> Result<i64, GitHubError> {
-        let created: CheckRunCreated = self
-            .request(
-                Method::POST,
-                &format!("/repos/{full_name}/check-runs"),
-                Some(&serde_json::to_value(body).map_err(|e| GitHubError::Local(e.to_string()))?),
-            )
-            .await?;
-        Ok(created.id)
+        let json = serde_json::to_value(body).map_err(|e| GitHubError::Local(e.to_string()))?;
+        let path = format!("/repos/{full_name}/check-runs");
+        let mut delay = Duration::from_millis(250);
+        let mut attempt = 1;
+        loop {
+            let sent: Result<CheckRunCreated, GitHubError> = self
+                .request_with(Method::POST, &path, Some(&json), Replay::Never)
+                .await;
+            let error = match sent {
+                Ok(created) => return Ok(created.id),
+                Err(e) if e.may_have_applied() => e,
+                Err(e) => return Err(e),
+            };
+            let Some(external_id) = &body.external_id else {
+                return Err(error);
+            };
+            tracing::warn!(error = %error, attempt, "creating a check run failed; looking whether GitHub made it");
+            // A pause first: what GitHub just wrote may take a moment to be listed.
+            tokio::time::sleep(delay).await;
+            if let Some(found) = self
+                .find_check_run(full_name, &body.head_sha, external_id)
+                .await?
+            {
+                return Ok(found.id);
+            }
+            if attempt >= CREATE_ATTEMPTS {
+                return Err(error);
+            }
+            attempt += 1;
+            delay *= 2;
+        }
     }
 
-    /// Our check run on `sha` for `external_id` (an analysis id) that is not completed yet: one a
-    /// worker created and died before recording.
-    pub async fn find_open_check_run(
+    /// Our check run on `sha` whose `external_id` is `external_id` (an analysis id), in any
+    /// state, newest first.
+    pub async fn find_check_run(
         &self,
         full_name: &str,
         sha: &str,
         external_id: &str,
-    ) -> Result<Option<i64>, GitHubError> {
-        #[derive(Deserialize)]
-        struct Listed {
-            id: i64,
-            status: String,
-            external_id: Option<String>,
-        }
+    ) -> Result<Option<CheckRunState>, GitHubError> {
         #[derive(Deserialize)]
         struct List {
-            check_runs: Vec<Listed>,
+            check_runs: Vec<CheckRunState>,
         }
         let list: List = self
             .request(
@@ -194,21 +246,58 @@ impl InstallationClient {
         Ok(list
             .check_runs
             .into_iter()
-            .find(|r| r.status != "completed" && r.external_id.as_deref() == Some(external_id))
+            .find(|r| r.external_id.as_deref() == Some(external_id)))
+    }
+
+    /// Our check run on `sha` for `external_id` (an analysis id) that is not completed yet: one a
+    /// worker created and died before recording.
+    pub async fn find_open_check_run(
+        &self,
+        full_name: &str,
+        sha: &str,
+        external_id: &str,
+    ) -> Result<Option<i64>, GitHubError> {
+        Ok(self
+            .find_check_run(full_name, sha, external_id)
+            .await?
+            .filter(|r| r.status != "completed")
             .map(|r| r.id))
     }
 
+    /// A check run as GitHub has it now.
+    pub async fn get_check_run(
+        &self,
+        full_name: &str,
+        check_run_id: i64,
+    ) -> Result<CheckRunState, GitHubError> {
+        self.request(
+            Method::GET,
+            &format!("/repos/{full_name}/check-runs/{check_run_id}"),
+            None,
+        )
+        .await
+    }
+
+    /// Updates a check run. A body that carries annotations is not sent twice (GitHub appends
+    /// them): after a failure that leaves open whether it went through, the caller finds out
+    /// (see [`Self::get_check_run`]).
     pub async fn update_check_run(
         &self,
         full_name: &str,
         check_run_id: i64,
         body: &UpdateCheckRun,
     ) -> Result<(), GitHubError> {
+        let appends = body
+            .output
+            .as_ref()
+            .is_some_and(|o| !o.annotations.is_empty());
+        let replay = if appends { Replay::Never } else { Replay::Safe };
         let _: serde_json::Value = self
-            .request(
+            .request_with(
                 Method::PATCH,
                 &format!("/repos/{full_name}/check-runs/{check_run_id}"),
                 Some(&serde_json::to_value(body).map_err(|e| GitHubError::Local(e.to_string()))?),
+                replay,
             )
             .await?;
         Ok(())

@@ -2,7 +2,7 @@
 //! permissions: a refused token is fetched again once.
 
 use super::app::{GitHubApp, TokenScope};
-use super::http::{send_with_retries, GitHubError};
+use super::http::{send, GitHubError, Replay};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -29,12 +29,25 @@ impl InstallationClient {
             .await
     }
 
-    /// Sends a JSON request to `path` (relative to the API URL) and decodes the answer.
+    /// Sends a JSON request to `path` (relative to the API URL) and decodes the answer; it may
+    /// be sent again after a 5xx (see [`Replay::Safe`]).
     pub async fn request<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&serde_json::Value>,
+    ) -> Result<T, GitHubError> {
+        self.request_with(method, path, body, Replay::Safe).await
+    }
+
+    /// [`Self::request`] for a request that must not be sent twice when GitHub may already have
+    /// applied it ([`Replay::Never`]): such a failure is returned for the caller to look first.
+    pub async fn request_with<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        replay: Replay,
     ) -> Result<T, GitHubError> {
         let url = format!("{}{}", self.app.api_url(), path);
         let throttle = &self.app.throttle;
@@ -49,19 +62,22 @@ impl InstallationClient {
         loop {
             throttle.wait(self.installation_id).await?;
             let token = self.token().await?;
-            let result = send_with_retries(|| {
-                let mut r = self
-                    .app
-                    .http()
-                    .request(method.clone(), &url)
-                    .header("Authorization", format!("token {}", token.expose_secret()))
-                    .header("Accept", "application/vnd.github+json")
-                    .header("X-GitHub-Api-Version", "2022-11-28");
-                if let Some(b) = body {
-                    r = r.json(b);
-                }
-                r
-            })
+            let result = send(
+                || {
+                    let mut r = self
+                        .app
+                        .http()
+                        .request(method.clone(), &url)
+                        .header("Authorization", format!("token {}", token.expose_secret()))
+                        .header("Accept", "application/vnd.github+json")
+                        .header("X-GitHub-Api-Version", "2022-11-28");
+                    if let Some(b) = body {
+                        r = r.json(b);
+                    }
+                    r
+                },
+                replay,
+            )
             .await;
             match result {
                 Err(GitHubError::RateLimited { wait, message }) => {

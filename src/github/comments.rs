@@ -2,7 +2,7 @@
 //! the one flext-quality comment per pull request and the `/flext-quality rerun` command.
 
 use super::client::InstallationClient;
-use super::http::GitHubError;
+use super::http::{GitHubError, Replay};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
@@ -90,6 +90,8 @@ impl InstallationClient {
         Ok(None)
     }
 
+    /// Posts a comment. Not sent twice: after a failure that leaves open whether GitHub posted
+    /// it ([`GitHubError::may_have_applied`]), the caller looks for it first.
     pub async fn create_comment(
         &self,
         full_name: &str,
@@ -97,10 +99,11 @@ impl InstallationClient {
         body: &str,
     ) -> Result<i64, GitHubError> {
         let c: Comment = self
-            .request(
+            .request_with(
                 Method::POST,
                 &format!("/repos/{full_name}/issues/{number}/comments"),
                 Some(&json!({ "body": body })),
+                Replay::Never,
             )
             .await?;
         Ok(c.id)

@@ -4,6 +4,11 @@
 //! [`GitHubError::RateLimited`] so the caller pauses the whole installation (see
 //! [`super::throttle`]). Errors carry GitHub's message but never a request's headers (which
 //! hold tokens).
+//!
+//! A request that creates something (a check run, a comment, annotations) is not sent again
+//! after an answer that leaves open whether GitHub applied it — a 5xx or a connection lost
+//! after sending: GitHub may have created it and lost only the answer, and sending it again
+//! would create a duplicate. Its caller looks before trying again ([`Replay::Never`]).
 
 use std::time::Duration;
 
@@ -32,7 +37,30 @@ pub enum GitHubError {
     RateLimited { wait: Duration, message: String },
 }
 
+/// Whether a request may be sent again, unchanged, after an answer that leaves open whether
+/// GitHub applied it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// Sending it twice does no harm: a read, or an edit that sets values.
+    Safe,
+    /// Sending it twice would create something twice: only a request that surely never
+    /// reached GitHub (the connection was refused) is sent again here; otherwise the caller
+    /// finds out whether the first one went through before sending another.
+    Never,
+}
+
 impl GitHubError {
+    /// GitHub may have applied the request although the answer says it failed: a 5xx (the
+    /// answer may come from a proxy after the work was done), a connection lost after sending,
+    /// or a success whose body we could not read.
+    pub fn may_have_applied(&self) -> bool {
+        match self {
+            GitHubError::Status { status, .. } => *status >= 500,
+            GitHubError::Transport(_) | GitHubError::Decode(_) => true,
+            GitHubError::Local(_) | GitHubError::RateLimited { .. } => false,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             GitHubError::Status { status, .. } => Some(*status),
@@ -87,6 +115,14 @@ pub async fn send_with_retries<F>(build: F) -> Result<reqwest::Response, GitHubE
 where
     F: Fn() -> reqwest::RequestBuilder,
 {
+    send(build, Replay::Safe).await
+}
+
+/// Sends a request built by `build`, retrying transient failures as far as `replay` allows.
+pub async fn send<F>(build: F, replay: Replay) -> Result<reqwest::Response, GitHubError>
+where
+    F: Fn() -> reqwest::RequestBuilder,
+{
     let mut delay = Duration::from_millis(250);
     let mut attempt = 1;
     loop {
@@ -96,7 +132,8 @@ where
         let path = request.url().path().to_owned();
         let result = client.execute(request).await;
         let response = match result {
-            Err(e) if attempt < ATTEMPTS => {
+            // A refused connection never carried the request: safe to send again either way.
+            Err(e) if attempt < ATTEMPTS && (replay == Replay::Safe || e.is_connect()) => {
                 tracing::warn!(%method, %path, error = %e.without_url(), attempt, "GitHub request failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
@@ -125,7 +162,7 @@ where
                 "GitHub rate limit");
             return Err(GitHubError::RateLimited { wait, message });
         }
-        if status.is_server_error() && attempt < ATTEMPTS {
+        if status.is_server_error() && attempt < ATTEMPTS && replay == Replay::Safe {
             tracing::warn!(%method, %path, status = status.as_u16(), attempt, "GitHub answered 5xx; retrying");
             tokio::time::sleep(delay).await;
             delay *= 2;

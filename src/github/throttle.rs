@@ -21,29 +21,32 @@ impl Throttle {
     /// Waits while the installation is paused; a pause longer than a job may wait is returned
     /// as [`GitHubError::RateLimited`] (the job is then put back until the reset).
     pub async fn wait(&self, installation: i64) -> Result<(), GitHubError> {
-        let until = self
-            .paused_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&installation)
-            .cloned();
-        let Some((until, message)) = until else {
-            return Ok(());
-        };
-        let wait = until.saturating_duration_since(Instant::now());
-        if wait.is_zero() {
-            return Ok(());
+        // Looked at again after each sleep: another request may have met a longer limit while
+        // this one slept, and waking at the old time would send into the new one.
+        loop {
+            let until = self
+                .paused_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&installation)
+                .cloned();
+            let Some((until, message)) = until else {
+                return Ok(());
+            };
+            let wait = until.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                return Ok(());
+            }
+            if wait > MAX_RATE_LIMIT_WAIT {
+                return Err(GitHubError::RateLimited { wait, message });
+            }
+            tracing::info!(
+                installation,
+                wait_ms = wait.as_millis() as u64,
+                "installation paused by a GitHub rate limit"
+            );
+            tokio::time::sleep_until(until).await;
         }
-        if wait > MAX_RATE_LIMIT_WAIT {
-            return Err(GitHubError::RateLimited { wait, message });
-        }
-        tracing::info!(
-            installation,
-            wait_ms = wait.as_millis() as u64,
-            "installation paused by a GitHub rate limit"
-        );
-        tokio::time::sleep_until(until).await;
-        Ok(())
     }
 
     /// Pauses every request of the installation for `wait`.
@@ -96,6 +99,21 @@ mod tests {
             t.wait(1).await,
             Err(GitHubError::RateLimited { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_pause_made_longer_while_waiting_is_waited_out_in_full() {
+        let t = Arc::new(Throttle::default());
+        t.pause(1, Duration::from_millis(100), "short");
+        let started = Instant::now();
+        let waiter = {
+            let t = t.clone();
+            tokio::spawn(async move { t.wait(1).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        t.pause(1, Duration::from_millis(300), "longer");
+        waiter.await.unwrap().unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(350));
     }
 
     #[tokio::test]

@@ -3,6 +3,9 @@
 //!
 //! Idempotent: the task remembers how many requests went through (`<check run id>#<sent>`), so
 //! a retry after a failed request sends only the rest and never repeats an annotation batch.
+//! A batch whose answer was lost (a 5xx after GitHub appended it) is recognised by the check
+//! run's annotation count, and a check run this task must create is first looked for by its
+//! external id (the analysis), in case an earlier attempt made it and lost the answer.
 
 use super::{client, render, Outcome, PublishContext, PublishError, PublishFuture, Publisher};
 use crate::domain::status::Sink;
@@ -68,13 +71,29 @@ fn completion(outcome: &Outcome) -> Result<Vec<UpdateCheckRun>, PublishError> {
     Ok(render::completion_requests(&report, &now()))
 }
 
-/// `(check run id, requests already sent)` from the task's memory.
-fn progress(task: &PublishTask) -> (Option<i64>, usize) {
+/// What the task remembers of earlier attempts: `<check run id>#<requests sent>`, and a `?`
+/// when the answer to the next request was lost (it may have gone through).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Progress {
+    check_run_id: Option<i64>,
+    sent: usize,
+    unsure: bool,
+}
+
+fn progress(task: &PublishTask) -> Progress {
     let Some(memory) = &task.external_id else {
-        return (None, 0);
+        return Progress::default();
     };
     let (id, sent) = memory.split_once('#').unwrap_or((memory, "0"));
-    (id.parse().ok(), sent.parse().unwrap_or(0))
+    let (sent, unsure) = match sent.strip_suffix('?') {
+        Some(sent) => (sent, true),
+        None => (sent, false),
+    };
+    Progress {
+        check_run_id: id.parse().ok(),
+        sent: sent.parse().unwrap_or(0),
+        unsure,
+    }
 }
 
 async fn complete(
@@ -85,8 +104,22 @@ async fn complete(
     let client = client(cx, outcome, Access::Analyse)?;
     let bodies = completion(outcome)?;
     let repo = &outcome.project.full_name;
-    let (remembered, mut sent) = progress(task);
-    let check_run_id = match remembered.or(outcome.analysis.check_run_id) {
+    let memory = progress(task);
+    let mut sent = memory.sent;
+    let known = match memory.check_run_id.or(outcome.analysis.check_run_id) {
+        Some(id) => Some(id),
+        // Made by the analysis job or an earlier attempt whose answer was lost.
+        None => client
+            .find_check_run(
+                repo,
+                &outcome.analysis.sha,
+                &outcome.analysis.id.to_string(),
+            )
+            .await
+            .map_err(classify)?
+            .map(|r| r.id),
+    };
+    let check_run_id = match known {
         Some(id) => id,
         None => {
             // The job ended before it could create the check run (it failed early).
@@ -121,18 +154,61 @@ async fn complete(
                 .await
                 .map_err(classify)?;
             sent = 0;
-            remember(cx, task, id, sent).await?;
+            remember(cx, task, id, sent, false).await?;
             id
         }
     };
-    for (i, body) in bodies.iter().enumerate().skip(sent) {
-        client
-            .update_check_run(repo, check_run_id, body)
+    if memory.unsure && sent < bodies.len() {
+        // The last attempt lost the answer to request `sent`: GitHub tells whether it went in.
+        if went_through(&client, repo, check_run_id, &bodies, sent)
             .await
-            .map_err(classify)?;
-        remember(cx, task, check_run_id, i + 1).await?;
+            .map_err(classify)?
+        {
+            sent += 1;
+            remember(cx, task, check_run_id, sent, false).await?;
+        }
+    }
+    for (i, body) in bodies.iter().enumerate().skip(sent) {
+        if let Err(e) = client.update_check_run(repo, check_run_id, body).await {
+            if !e.may_have_applied() || appended(body) == 0 {
+                return Err(classify(e));
+            }
+            match went_through(&client, repo, check_run_id, &bodies, i).await {
+                Ok(true) => {}
+                Ok(false) => return Err(classify(e)),
+                Err(unknown) => {
+                    tracing::warn!(error = %unknown, "cannot read the check run back; the next attempt looks again");
+                    remember(cx, task, check_run_id, i, true).await?;
+                    return Err(classify(e));
+                }
+            }
+        }
+        remember(cx, task, check_run_id, i + 1, false).await?;
     }
     Ok(())
+}
+
+/// Annotations a request appends to the check run.
+fn appended(body: &UpdateCheckRun) -> usize {
+    body.output.as_ref().map_or(0, |o| o.annotations.len())
+}
+
+/// Whether request `i`, whose answer was lost, was applied by GitHub. One that appends
+/// annotations was when the check run holds all of them up to its own; any other only sets
+/// values, so it counts as not applied and is simply sent again.
+async fn went_through(
+    client: &crate::github::client::InstallationClient,
+    repo: &str,
+    check_run_id: i64,
+    bodies: &[UpdateCheckRun],
+    i: usize,
+) -> Result<bool, GitHubError> {
+    if appended(&bodies[i]) == 0 {
+        return Ok(false);
+    }
+    let expected: usize = bodies[..=i].iter().map(appended).sum();
+    let run = client.get_check_run(repo, check_run_id).await?;
+    Ok(run.annotations_count() >= expected)
 }
 
 async fn remember(
@@ -140,9 +216,11 @@ async fn remember(
     task: &PublishTask,
     id: i64,
     sent: usize,
+    unsure: bool,
 ) -> Result<(), PublishError> {
+    let unsure = if unsure { "?" } else { "" };
     cx.store
-        .set_publish_external_id(task.id, &format!("{id}#{sent}"))
+        .set_publish_external_id(task.id, &format!("{id}#{sent}{unsure}"))
         .await
         .map_err(PublishError::Retry)
 }

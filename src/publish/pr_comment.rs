@@ -142,10 +142,20 @@ async fn write(
             .map_err(classify)?;
         return Ok(found.id);
     }
-    client
-        .create_comment(repo, pr, &body)
-        .await
-        .map_err(classify)
+    match client.create_comment(repo, pr, &body).await {
+        Ok(id) => Ok(id),
+        // GitHub may have posted it and lost only the answer: adopt it rather than post again.
+        Err(e) if e.may_have_applied() => {
+            tracing::warn!(error = %e, "posting the comment failed; looking whether GitHub posted it");
+            match client.find_comment(repo, pr, MARKER).await {
+                Ok(Some(posted)) => Ok(posted.id),
+                // Not there, or GitHub cannot say: the next attempt searches again (the attempt
+                // stays on record), so it never posts a second one.
+                _ => Err(classify(e)),
+            }
+        }
+        Err(e) => Err(classify(e)),
+    }
 }
 
 fn client_api_url(cx: &PublishContext) -> &str {

@@ -60,6 +60,9 @@ pub struct AppState {
     pub runs_workers: std::sync::atomic::AtomicBool,
     /// Where the analysis tools live.
     pub tools_dir: std::path::PathBuf,
+    /// Mirrors, work trees and caches (`FLEXT_QUALITY_DATA_DIR`): `/readyz` says when its disk
+    /// is full.
+    pub data_dir: std::path::PathBuf,
     /// `FLEXT_QUALITY_METRICS_TOKEN`: when set, `/metrics` needs it as a bearer token.
     pub metrics_token: Option<SecretString>,
     /// Where `/setup` keeps the App it creates, and the lock that lets only one do so.
@@ -138,6 +141,26 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
     }
 }
 
+/// Below this much free space in the data dir's disk, `/readyz` warns that it is full.
+const DISK_NEARLY_FULL: u64 = 8 << 20;
+
+/// Bytes an unprivileged process may still write on the disk of `path` (the nearest existing
+/// ancestor, as the data dir is made on first use).
+fn available_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let c_path = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: statvfs(3) writes into `stats` and reads the NUL-terminated path only.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), stats.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled the struct.
+    let stats = unsafe { stats.assume_init() };
+    Some((stats.f_bavail as u64).saturating_mul(stats.f_frsize as u64))
+}
+
 /// What `/readyz` says: ready or not, what is missing, and what works differently.
 #[derive(Debug, serde::Serialize)]
 pub struct Readiness {
@@ -187,6 +210,13 @@ async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, axum::Json<R
             Some(s @ JailState::Unavailable(_)) => missing.push(s.describe()),
             Some(s @ (JailState::Off | JailState::Unjailed(_))) => notes.push(s.describe()),
             Some(JailState::Jailed) => {}
+        }
+        // Still ready: webhooks are recorded in the database; only analyses fail for now.
+        if let Some(free) = available_bytes(&state.data_dir).filter(|f| *f < DISK_NEARLY_FULL) {
+            notes.push(format!(
+                "the disk of the data dir {} is full ({free} bytes free): analyses fail until space is freed",
+                state.data_dir.display()
+            ));
         }
     }
     let ready = missing.is_empty();

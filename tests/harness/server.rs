@@ -12,7 +12,20 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_flext-quality");
 
 /// The binary with nothing of flext-quality's environment, from `cwd`.
 pub fn command(cwd: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
+    wrapped_command(&[], cwd, args)
+}
+
+/// [`command`] started through `wrapper` (a program and its arguments, to which the binary's
+/// path and `args` are appended), e.g. `unshare … sh -c '…; exec "$0" "$@"'`.
+pub fn wrapped_command(wrapper: &[&str], cwd: &Path, args: &[&str]) -> Command {
+    let mut c = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
     c.args(args).current_dir(cwd);
     for (k, _) in std::env::vars() {
         if k.starts_with("FLEXT_QUALITY_")
@@ -53,9 +66,19 @@ impl Server {
 
     /// On a port chosen beforehand (to give the server its own URL as `PUBLIC_URL`).
     pub fn start_on(port: u16, cwd: &Path, envs: &[(&str, String)]) -> Server {
+        Server::start_wrapped(&[], port, cwd, envs)
+    }
+
+    /// Started through `wrapper` (see [`wrapped_command`]).
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        port: u16,
+        cwd: &Path,
+        envs: &[(&str, String)],
+    ) -> Server {
         let log = cwd.join("serve.log");
         let tmp = tempfile::tempdir().unwrap();
-        let mut c = command(cwd, &["serve"]);
+        let mut c = wrapped_command(wrapper, cwd, &["serve"]);
         c.env("PORT", port.to_string())
             .env("TMPDIR", tmp.path())
             .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
@@ -118,6 +141,11 @@ impl Server {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect()
+    }
+
+    /// The process id (of the wrapper, which `exec`s the binary when it is a shell).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self) -> String {

@@ -104,6 +104,8 @@ pub(crate) struct State {
     writes_in_flight: HashMap<u64, usize>,
     max_writes_in_flight: HashMap<u64, usize>,
     slow_writes: Option<std::time::Duration>,
+    /// GitHub having a bad time (see `storm.rs`).
+    pub(crate) storm: super::storm::StormState,
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -162,6 +164,7 @@ impl FakeGitHub {
             max_writes_in_flight: HashMap::new(),
             slow_writes: None,
             faults: Vec::new(),
+            storm: Default::default(),
         }));
         let app = Router::new().fallback(handle).with_state(state.clone());
         let server = tokio::spawn(async move {
@@ -464,6 +467,26 @@ impl FakeGitHub {
             .unwrap_or(0)
     }
 
+    /// Starts a storm (see `storm.rs`); it ends by itself after `storm.lasts`.
+    pub fn start_storm(&self, storm: super::storm::Storm) {
+        self.st().storm.start(storm);
+    }
+
+    /// Ends the storm now (rate limits already answered still run their course).
+    pub fn stop_storm(&self) {
+        self.st().storm.stop();
+    }
+
+    /// Whether the storm still rages.
+    pub fn storm_raging(&self) -> bool {
+        self.st().storm.raging()
+    }
+
+    /// What the storm did so far, and how the app took it.
+    pub fn storm_report(&self) -> super::storm::StormReport {
+        self.st().storm.report()
+    }
+
     /// Answer the next `count` requests matching `target` with `status` and extra `headers`.
     /// `target` is a path prefix (starts with `/`, also matches `/git/...`) or an OpenAPI
     /// operationId such as `checks/update`.
@@ -594,6 +617,26 @@ async fn handle(AxState(state): AxState<Shared>, req: Request) -> Response {
         });
         return resp;
     }
+    let op = openapi::spec().find(&method, &path);
+    let verdict = super::storm::before(
+        &mut lock(&state),
+        &method,
+        &path,
+        &parts.headers,
+        op.map(|o| o.operation_id.as_str()),
+        &body,
+    );
+    if let super::storm::Verdict::Answer(resp) = verdict {
+        lock(&state).requests.push(RecordedRequest {
+            method,
+            path,
+            query,
+            operation: op.map(|o| o.operation_id.clone()),
+            status: resp.status().as_u16(),
+            at: SystemTime::now(),
+        });
+        return resp;
+    }
     // Content-creating requests of one installation in flight at once (an integration should
     // send them one at a time); a test can make them slow to see overlaps.
     let writing = method != "GET" && path.starts_with("/repos/");
@@ -624,7 +667,6 @@ async fn handle(AxState(state): AxState<Shared>, req: Request) -> Response {
             tokio::time::sleep(d).await;
         }
     }
-    let op = openapi::spec().find(&method, &path);
     let resp = api_request(
         &mut lock(&state),
         &state,
@@ -640,6 +682,12 @@ async fn handle(AxState(state): AxState<Shared>, req: Request) -> Response {
             *n -= 1;
         }
     }
+    let resp = match verdict {
+        super::storm::Verdict::LoseAnswer if resp.status().is_success() => {
+            lock(&state).storm.lose(&method, &path)
+        }
+        _ => resp,
+    };
     lock(&state).requests.push(RecordedRequest {
         method,
         path,

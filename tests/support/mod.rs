@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod oauth;
 pub mod openapi;
 pub mod routing;
+pub mod storm;
 
 pub use app_key::{app_jwt, generate_app_key, shared_app_key, sign_jwt, unix_now};
 pub use fake_github::{

@@ -240,3 +240,24 @@ fn a_mirror_damaged_on_disk_is_cloned_again() {
         .join("b.py")
         .is_file());
 }
+
+#[test]
+fn a_full_disk_is_not_taken_for_a_damaged_mirror() {
+    let full = git2::Error::new(
+        git2::ErrorCode::GenericError,
+        git2::ErrorClass::Odb,
+        "failed to write object: No space left on device",
+    );
+    let e = anyhow::Error::new(full).context("fetching refs/heads/main");
+    assert!(is_disk_full(&e));
+    assert!(!is_damage(&e), "a full disk keeps the mirror");
+    let io = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOSPC));
+    assert!(is_disk_full(&io));
+    let damaged = git2::Error::new(
+        git2::ErrorCode::GenericError,
+        git2::ErrorClass::Odb,
+        "object not found",
+    );
+    let e = anyhow::Error::new(damaged);
+    assert!(!is_disk_full(&e) && is_damage(&e));
+}
