@@ -5,10 +5,12 @@
 
 use super::{jobs::insert_job, lifecycle, now_ms, projects, Store};
 use crate::domain::enqueue::{self, Decision};
-use crate::domain::events::{AnalysisRequest, Command, Event};
+use crate::domain::events::{AnalysisRequest, Command, Event, Project};
 use crate::domain::status::{AnalysisStatus, DeliveryOutcome, JobKind};
 use anyhow::{Context, Result};
 use sqlx::AnyConnection;
+use std::collections::{HashMap, HashSet};
+use tracing::Instrument;
 
 /// What accepting a delivery did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +48,26 @@ pub struct JobLimits {
     pub deadline_ms: i64,
 }
 
+/// A verified delivery on its way into the database, with what the job it may enqueue carries
+/// along (the webhook's trace and log span).
+#[derive(Debug, Clone)]
+pub struct IncomingDelivery {
+    pub delivery_id: String,
+    pub event_name: String,
+    pub action: Option<String>,
+    pub event: Event,
+    pub limits: JobLimits,
+    /// The trace a job it enqueues continues.
+    pub traceparent: Option<String>,
+}
+
+/// Rows one statement writes at most: 5 parameters a row stays far below either engine's
+/// limit on parameters (SQLite's 32,766, PostgreSQL's 65,535).
+pub(super) const MAX_BATCH: usize = 256;
+
 impl Store {
-    /// Records a delivery and applies what it asks for, atomically.
+    /// Records a delivery and applies what it asks for, durably before it returns. Deliveries
+    /// that arrive together are written in one transaction (the store's group commit).
     pub async fn accept_delivery(
         &self,
         delivery_id: &str,
@@ -56,40 +76,147 @@ impl Store {
         event: &Event,
         limits: JobLimits,
     ) -> Result<Accepted> {
-        let now = now_ms();
-        let mut tx = self.pool.begin().await.context("starting transaction")?;
-        let inserted = sqlx::query(
-            "INSERT INTO deliveries (delivery_id, event, action, outcome, received_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (delivery_id) DO NOTHING",
-        )
-        .bind(delivery_id)
-        .bind(event_name)
-        .bind(action)
-        .bind(DeliveryOutcome::Pending.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .context("recording delivery")?
-        .rows_affected();
-        if inserted == 0 {
-            tx.rollback().await.ok();
-            return Ok(Accepted::Duplicate);
+        self.ingress
+            .accept(
+                self,
+                IncomingDelivery {
+                    delivery_id: delivery_id.to_owned(),
+                    event_name: event_name.to_owned(),
+                    action: action.map(str::to_owned),
+                    event: event.clone(),
+                    limits,
+                    traceparent: crate::telemetry::current_traceparent(),
+                },
+            )
+            .await
+    }
+
+    /// Records `batch` in one transaction, in order, as if each had been accepted alone one
+    /// after another: a delivery id seen before, or earlier in the batch, is a duplicate and does
+    /// nothing. All or nothing: on an error nothing of the batch is written.
+    pub async fn accept_deliveries(&self, batch: &[IncomingDelivery]) -> Result<Vec<Accepted>> {
+        self.accept_batch(batch, &[]).await
+    }
+
+    /// [`Store::accept_deliveries`]; what is logged while applying `batch[i]` goes to
+    /// `spans[i]` (the webhook's), when given.
+    pub(super) async fn accept_batch(
+        &self,
+        batch: &[IncomingDelivery],
+        spans: &[tracing::Span],
+    ) -> Result<Vec<Accepted>> {
+        let mut results = vec![Accepted::Duplicate; batch.len()];
+        if batch.is_empty() {
+            return Ok(results);
         }
-        let accepted = apply(&mut tx, event, now, limits).await?;
+        anyhow::ensure!(
+            batch.len() <= MAX_BATCH,
+            "at most {MAX_BATCH} deliveries are recorded at once"
+        );
+        let now = now_ms();
+        let mut seen = HashSet::new();
+        let firsts: Vec<&IncomingDelivery> = batch
+            .iter()
+            .filter(|d| seen.insert(d.delivery_id.as_str()))
+            .collect();
+        let mut tx = self.pool.begin().await.context("starting transaction")?;
+        let new = record_pending(&mut tx, &firsts, now).await?;
+        let mut memo = BatchMemo::default();
+        let mut outcomes = Vec::with_capacity(new.len());
+        let mut done = HashSet::new();
+        for (i, d) in batch.iter().enumerate() {
+            if !new.contains(d.delivery_id.as_str()) || !done.insert(d.delivery_id.as_str()) {
+                continue;
+            }
+            let span = spans.get(i).cloned().unwrap_or_else(tracing::Span::current);
+            let work = apply(&mut tx, &d.event, now, d.limits, &mut memo).instrument(span);
+            let accepted = match &d.traceparent {
+                Some(tp) => crate::telemetry::with_traceparent(tp.clone(), work).await,
+                None => work.await,
+            }
+            .with_context(|| format!("applying delivery {}", d.delivery_id))?;
+            results[i] = accepted;
+            outcomes.push((d.delivery_id.as_str(), accepted));
+        }
+        record_outcomes(&mut tx, &outcomes).await?;
+        tx.commit().await.context("committing deliveries")?;
+        Ok(results)
+    }
+}
+
+/// Inserts the deliveries as pending, in one statement; the ids that were new (the others
+/// were recorded before, maybe by another instance that is recording them now: this waits for
+/// its commit).
+async fn record_pending(
+    conn: &mut AnyConnection,
+    deliveries: &[&IncomingDelivery],
+    now: i64,
+) -> Result<HashSet<String>> {
+    let rows: Vec<String> = (0..deliveries.len())
+        .map(|i| {
+            let p = i * 5;
+            format!("(${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO deliveries (delivery_id, event, action, outcome, received_at)
+         VALUES {} ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String,)>(&sql);
+    for d in deliveries {
+        query = query
+            .bind(&d.delivery_id)
+            .bind(&d.event_name)
+            .bind(&d.action)
+            .bind(DeliveryOutcome::Pending.as_str())
+            .bind(now);
+    }
+    let inserted = query
+        .fetch_all(conn)
+        .await
+        .context("recording deliveries")?;
+    Ok(inserted.into_iter().map(|(id,)| id).collect())
+}
+
+/// Sets what each new delivery led to, in one statement.
+async fn record_outcomes(conn: &mut AnyConnection, outcomes: &[(&str, Accepted)]) -> Result<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..outcomes.len())
+        .map(|i| {
+            let p = i * 3;
+            format!(
+                "(CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS BIGINT))",
+                p + 1,
+                p + 2,
+                p + 3
+            )
+        })
+        .collect();
+    // VALUES names its columns column1, column2, … on both engines.
+    let sql = format!(
+        "UPDATE deliveries SET outcome = v.column2, job_id = v.column3
+         FROM (VALUES {}) AS v WHERE deliveries.delivery_id = v.column1",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for (id, accepted) in outcomes {
         let job_id = match accepted {
-            Accepted::Enqueued { job_id, .. } => Some(job_id),
+            Accepted::Enqueued { job_id, .. } => Some(*job_id),
             _ => None,
         };
-        sqlx::query("UPDATE deliveries SET outcome = $1, job_id = $2 WHERE delivery_id = $3")
+        query = query
+            .bind(*id)
             .bind(accepted.outcome().as_str())
-            .bind(job_id)
-            .bind(delivery_id)
-            .execute(&mut *tx)
-            .await
-            .context("updating delivery outcome")?;
-        tx.commit().await.context("committing delivery")?;
-        Ok(accepted)
+            .bind(job_id);
     }
+    query
+        .execute(conn)
+        .await
+        .context("updating delivery outcomes")?;
+    Ok(())
 }
 
 impl Store {
@@ -100,11 +227,49 @@ impl Store {
         limits: JobLimits,
     ) -> Result<Accepted> {
         let mut tx = self.pool.begin().await?;
-        let accepted = enqueue_analysis(&mut tx, request, now_ms(), limits).await?;
+        let accepted =
+            enqueue_analysis(&mut tx, request, now_ms(), limits, &mut BatchMemo::default()).await?;
         tx.commit()
             .await
             .context("committing the queued analysis")?;
         Ok(accepted)
+    }
+}
+
+/// What the current transaction has already written, so that deliveries later in the same
+/// batch skip statements whose answer it knows: the same project saved again unchanged, the
+/// same commit asked for again. Only the events that change nothing else it remembers keep it.
+#[derive(Default)]
+pub(super) struct BatchMemo {
+    /// Projects as this transaction saved them.
+    projects: HashMap<i64, Project>,
+    /// Per project, the commit this transaction last handled and its analysis as it left it.
+    analyses: HashMap<i64, KnownAnalysis>,
+}
+
+struct KnownAnalysis {
+    sha: String,
+    id: i64,
+    state: enqueue::Existing,
+    /// Pull requests whose older heads this transaction cancelled for this commit.
+    superseded: Vec<i64>,
+}
+
+impl BatchMemo {
+    async fn save_project(&mut self, conn: &mut AnyConnection, p: &Project) -> Result<()> {
+        if self.projects.get(&p.id) == Some(p) {
+            return Ok(());
+        }
+        projects::upsert_project(conn, p).await?;
+        self.projects.insert(p.id, p.clone());
+        Ok(())
+    }
+
+    /// Forgets everything: for events that change projects or analyses other than by saving a
+    /// project or queueing an analysis.
+    fn forget(&mut self) {
+        self.projects.clear();
+        self.analyses.clear();
     }
 }
 
@@ -113,6 +278,7 @@ async fn apply(
     event: &Event,
     now: i64,
     limits: JobLimits,
+    memo: &mut BatchMemo,
 ) -> Result<Accepted> {
     match event {
         Event::Ignored(_) => {}
@@ -123,14 +289,16 @@ async fn apply(
         } => {
             projects::upsert_installation(conn, *id, account_login, now).await?;
             for p in repositories {
-                projects::upsert_project(conn, p).await?;
+                memo.save_project(conn, p).await?;
             }
         }
         Event::InstallationDeleted { id } => {
+            memo.forget();
             lifecycle::halt_installation(conn, *id, lifecycle::UNINSTALLED).await?;
             projects::delete_installation(conn, *id, now).await?
         }
         Event::InstallationSuspended { id, suspended } => {
+            memo.forget();
             projects::suspend_installation(conn, *id, *suspended, now).await?;
             if *suspended {
                 lifecycle::halt_installation(conn, *id, lifecycle::SUSPENDED).await?;
@@ -140,25 +308,26 @@ async fn apply(
         }
         Event::RepositoriesAdded { repositories, .. } => {
             for p in repositories {
-                projects::upsert_project(conn, p).await?;
+                memo.save_project(conn, p).await?;
             }
         }
         Event::RepositoriesRemoved {
             installation_id,
             repository_ids,
         } => {
+            memo.forget();
             for repo_id in repository_ids {
                 projects::detach_project(conn, *installation_id, *repo_id, now).await?;
             }
         }
-        Event::ProjectRenamed(p) => projects::upsert_project(conn, p).await?,
-        Event::Analyse(request) => return enqueue_analysis(conn, request, now, limits).await,
+        Event::ProjectRenamed(p) => memo.save_project(conn, p).await?,
+        Event::Analyse(request) => return enqueue_analysis(conn, request, now, limits, memo).await,
         Event::RerunRequested {
             project,
             pr_number,
             user,
         } => {
-            projects::upsert_project(conn, project).await?;
+            memo.save_project(conn, project).await?;
             let command = Command::Rerun {
                 project_id: project.id,
                 pr_number: *pr_number,
@@ -178,6 +347,38 @@ struct ExistingRow {
     status: AnalysisStatus,
     check_run_id: Option<i64>,
     pr_number: Option<i64>,
+    live_job: i64,
+}
+
+/// The commit's newest analysis and whether a job is queued or running for it.
+async fn existing_analysis(
+    conn: &mut AnyConnection,
+    project_id: i64,
+    sha: &str,
+) -> Result<Option<(i64, enqueue::Existing)>> {
+    let row: Option<ExistingRow> = sqlx::query_as(
+        "SELECT a.id, a.status, a.check_run_id, a.pr_number,
+           CAST(CASE WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.analysis_id = a.id
+                                  AND j.state IN ('queued', 'running'))
+                THEN 1 ELSE 0 END AS BIGINT) AS live_job
+         FROM analyses a WHERE a.project_id = $1 AND a.sha = $2 ORDER BY a.id DESC LIMIT 1",
+    )
+    .bind(project_id)
+    .bind(sha)
+    .fetch_optional(conn)
+    .await
+    .context("looking up analysis")?;
+    Ok(row.map(|e| {
+        (
+            e.id,
+            enqueue::Existing {
+                status: e.status,
+                live_job: e.live_job != 0,
+                has_check_run: e.check_run_id.is_some(),
+                has_pull_request: e.pr_number.is_some(),
+            },
+        )
+    }))
 }
 
 async fn enqueue_analysis(
@@ -185,55 +386,48 @@ async fn enqueue_analysis(
     r: &AnalysisRequest,
     now: i64,
     limits: JobLimits,
+    memo: &mut BatchMemo,
 ) -> Result<Accepted> {
-    projects::upsert_project(&mut *conn, &r.project).await?;
+    memo.save_project(&mut *conn, &r.project).await?;
+    // What this transaction knows of the commit holds only while every analysis request of the
+    // project since was for the same commit.
+    let mut known = memo
+        .analyses
+        .remove(&r.project.id)
+        .filter(|k| k.sha == r.sha);
+    let mut superseded = known
+        .as_ref()
+        .map(|k| k.superseded.clone())
+        .unwrap_or_default();
     if let Some(pr) = r.pr_number {
-        let cancelled =
-            super::cancel::supersede(&mut *conn, r.project.id, pr, &r.sha, limits.max_attempts)
-                .await?;
-        if !cancelled.is_empty() {
-            tracing::info!(
-                ?cancelled,
-                pr,
-                "superseded analyses of the old head cancelled"
-            );
+        // Cancelling the older heads once per commit is enough: nothing since has queued
+        // another commit of the project.
+        if !superseded.contains(&pr) {
+            let cancelled =
+                super::cancel::supersede(&mut *conn, r.project.id, pr, &r.sha, limits.max_attempts)
+                    .await?;
+            if !cancelled.is_empty() {
+                tracing::info!(
+                    ?cancelled,
+                    pr,
+                    "superseded analyses of the old head cancelled"
+                );
+            }
+            superseded.push(pr);
         }
     }
-    let existing: Option<ExistingRow> = sqlx::query_as(
-        "SELECT id, status, check_run_id, pr_number FROM analyses
-         WHERE project_id = $1 AND sha = $2 ORDER BY id DESC LIMIT 1",
-    )
-    .bind(r.project.id)
-    .bind(&r.sha)
-    .fetch_optional(&mut *conn)
-    .await
-    .context("looking up analysis")?;
-    let live_job = match &existing {
-        Some(e) => sqlx::query(
-            "SELECT id FROM jobs WHERE analysis_id = $1 AND state IN ('queued', 'running')",
-        )
-        .bind(e.id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some(),
-        None => false,
+    let existing = match known.take() {
+        Some(k) => Some((k.id, k.state)),
+        None => existing_analysis(&mut *conn, r.project.id, &r.sha).await?,
     };
     let decision = enqueue::decide(
-        existing
-            .as_ref()
-            .map(|e| enqueue::Existing {
-                status: e.status,
-                live_job,
-                has_check_run: e.check_run_id.is_some(),
-                has_pull_request: e.pr_number.is_some(),
-            })
-            .as_ref(),
+        existing.as_ref().map(|(_, e)| e),
         &enqueue::Request {
             force: r.force,
             has_pull_request: r.pr_number.is_some(),
         },
     );
-    let analysis_id = match (decision, existing) {
+    let (accepted, analysis_id, state) = match (decision, existing) {
         (Decision::Create, _) | (_, None) => {
             let (id,): (i64,) = sqlx::query_as(
                 "INSERT INTO analyses (project_id, sha, config_key, trigger, head_ref, base_ref, base_sha,
@@ -254,15 +448,22 @@ async fn enqueue_analysis(
             .fetch_one(&mut *conn)
             .await
             .context("creating analysis")?;
-            id
+            let job_id = queue_job(conn, id, now, limits).await?;
+            let state = enqueue::Existing {
+                status: AnalysisStatus::Queued,
+                live_job: true,
+                has_check_run: false,
+                has_pull_request: r.pr_number.is_some(),
+            };
+            (Accepted::Enqueued { job_id, analysis_id: id }, id, state)
         }
-        (Decision::Reuse { adopt_pull_request }, Some(e)) => {
+        (Decision::Reuse { adopt_pull_request }, Some((id, mut state))) => {
             if adopt_pull_request {
                 sqlx::query(
                     "UPDATE analyses SET trigger = $2, head_ref = $3, base_ref = $4, base_sha = $5,
                        pr_number = $6 WHERE id = $1",
                 )
-                .bind(e.id)
+                .bind(id)
                 .bind(r.trigger.as_str())
                 .bind(&r.head_ref)
                 .bind(&r.base_ref)
@@ -270,10 +471,11 @@ async fn enqueue_analysis(
                 .bind(r.pr_number)
                 .execute(&mut *conn)
                 .await?;
+                state.has_pull_request = true;
             }
-            return Ok(Accepted::Reused { analysis_id: e.id });
+            (Accepted::Reused { analysis_id: id }, id, state)
         }
-        (Decision::Requeue, Some(e)) => {
+        (Decision::Requeue, Some((id, state))) => {
             sqlx::query(
                 "UPDATE analyses SET status = $9, check_run_id = NULL, error = NULL, trigger = $2,
                    head_ref = COALESCE($3, head_ref), base_ref = COALESCE($4, base_ref),
@@ -282,7 +484,7 @@ async fn enqueue_analysis(
                    requested_by = COALESCE($10, requested_by)
                  WHERE id = $1",
             )
-            .bind(e.id)
+            .bind(id)
             .bind(r.trigger.as_str())
             .bind(&r.head_ref)
             .bind(&r.base_ref)
@@ -295,10 +497,35 @@ async fn enqueue_analysis(
             .execute(&mut *conn)
             .await
             .context("re-queueing analysis")?;
-            e.id
+            let job_id = queue_job(conn, id, now, limits).await?;
+            let state = enqueue::Existing {
+                status: AnalysisStatus::Queued,
+                live_job: true,
+                has_check_run: false,
+                has_pull_request: state.has_pull_request || r.pr_number.is_some(),
+            };
+            (Accepted::Enqueued { job_id, analysis_id: id }, id, state)
         }
     };
-    let job_id = insert_job(
+    memo.analyses.insert(
+        r.project.id,
+        KnownAnalysis {
+            sha: r.sha.clone(),
+            id: analysis_id,
+            state,
+            superseded,
+        },
+    );
+    Ok(accepted)
+}
+
+async fn queue_job(
+    conn: &mut AnyConnection,
+    analysis_id: i64,
+    now: i64,
+    limits: JobLimits,
+) -> Result<i64> {
+    insert_job(
         conn,
         JobKind::Analyse,
         Some(analysis_id),
@@ -307,9 +534,5 @@ async fn enqueue_analysis(
         now,
         Some(now + limits.deadline_ms),
     )
-    .await?;
-    Ok(Accepted::Enqueued {
-        job_id,
-        analysis_id,
-    })
+    .await
 }

@@ -14,6 +14,7 @@ mod conversation;
 mod dashboard;
 mod deliveries;
 mod events;
+mod group_commit;
 mod jobs;
 mod lifecycle;
 mod projects;
@@ -51,6 +52,8 @@ pub enum Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// Where webhook deliveries queue to be written together (see [`group_commit`]).
+    ingress: group_commit::Ingress,
 }
 
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -119,7 +122,11 @@ impl Store {
                 .await
                 .context("enabling SQLite foreign keys")?;
         }
-        Ok(Store { pool, dialect })
+        Ok(Store {
+            pool,
+            dialect,
+            ingress: group_commit::Ingress::default(),
+        })
     }
 
     pub fn dialect(&self) -> Dialect {

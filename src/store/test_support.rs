@@ -174,4 +174,22 @@ impl Store {
                 .await?;
         Ok(row.map(|(s,)| !flag(s)))
     }
+
+    /// Every delivery as (id, outcome, job id, received at), by id.
+    pub async fn deliveries(&self) -> Result<Vec<(String, String, Option<i64>, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT delivery_id, outcome, job_id, received_at FROM deliveries ORDER BY delivery_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every job as (id, kind, state, analysis id), by id.
+    pub async fn all_jobs(&self) -> Result<Vec<(i64, String, String, Option<i64>)>> {
+        Ok(
+            sqlx::query_as("SELECT id, kind, state, analysis_id FROM jobs ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
 }
