@@ -25,6 +25,11 @@ pub const CONCURRENT_BODIES: usize = 16;
 /// sender is cut off rather than holding a reader.
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// GitHub waits 10 s for an answer. A delivery the database has not recorded by then (it is
+/// down: the pool keeps retrying a refused connection for its whole acquire timeout) is
+/// answered 503, ours and with a reason, instead of leaving GitHub to time out.
+pub const RECORD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A refusal: status plus a one-line reason, for the body and the log.
 #[derive(Debug)]
 pub struct Refusal {
@@ -199,16 +204,23 @@ async fn handle(state: Arc<AppState>, delivery: VerifiedDelivery) -> Response {
         span.record("repo", r.project.full_name.as_str());
         span.record("sha", r.sha.as_str());
     }
-    let accepted = state
-        .store
-        .accept_delivery(
+    let accepted = tokio::time::timeout(
+        RECORD_TIMEOUT,
+        state.store.accept_delivery(
             &delivery.delivery_id,
             &delivery.event,
             interpreted.action.as_deref(),
             &interpreted.event,
             state.job_limits,
-        )
-        .await;
+        ),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "the database did not record it within {} s",
+            RECORD_TIMEOUT.as_secs()
+        ))
+    });
     match accepted {
         Err(e) => {
             // Not the sender's fault: GitHub shows the failure and the delivery can be redelivered.

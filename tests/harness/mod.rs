@@ -4,6 +4,7 @@
 //! `support/`.)
 #![allow(dead_code, unused_imports, unused_macros)]
 
+pub mod burst;
 pub mod cli;
 pub mod db;
 pub mod dsl;
