@@ -227,6 +227,12 @@ async fn a_full_data_disk_fails_the_analysis_with_the_reason_and_the_server_goes
         "the check run says why: {summary}\n{}",
         server.logs()
     );
+    println!("the check run says: {summary}");
+    assert!(
+        server.logs().contains("job failed; will retry"),
+        "tried again before giving up:\n{}",
+        server.logs()
+    );
     assert_eq!(github.check_runs_for(&second).len(), 1, "one check run");
     let (status, body) = get(&server, "/readyz").await;
     assert_eq!(status, 200, "{body}");
