@@ -5,6 +5,8 @@ pub mod analysis;
 pub mod config;
 pub mod domain;
 pub mod env_file;
+#[cfg(feature = "test-support")]
+pub mod fuzzing;
 pub mod git;
 pub mod github;
 pub mod jobs;

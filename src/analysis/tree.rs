@@ -44,7 +44,11 @@ fn walk(root: &Path, wanted: &mut dyn FnMut(&str, std::fs::FileType) -> bool) ->
             continue;
         };
         for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
+            // A name that is not UTF-8 cannot be named in a finding, a tool's file list or
+            // the database (a lossy copy would name a file that is not there): left alone.
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
             let Ok(kind) = entry.file_type() else {
                 continue;
             };

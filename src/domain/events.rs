@@ -87,3 +87,49 @@ pub enum Command {
         user: String,
     },
 }
+
+impl Project {
+    fn texts(&self) -> [&str; 3] {
+        [&self.full_name, &self.default_branch, &self.clone_url]
+    }
+}
+
+impl Event {
+    /// The text the store keeps from this event (names, refs, SHAs, logins); an `Ignored`
+    /// reason is only logged.
+    pub fn stored_texts(&self) -> Vec<&str> {
+        match self {
+            Event::Ignored(_)
+            | Event::InstallationDeleted { .. }
+            | Event::InstallationSuspended { .. }
+            | Event::RepositoriesRemoved { .. } => Vec::new(),
+            Event::InstallationCreated {
+                account_login,
+                repositories,
+                ..
+            } => std::iter::once(account_login.as_str())
+                .chain(repositories.iter().flat_map(Project::texts))
+                .collect(),
+            Event::RepositoriesAdded { repositories, .. } => {
+                repositories.iter().flat_map(Project::texts).collect()
+            }
+            Event::ProjectRenamed(p) => p.texts().to_vec(),
+            Event::Analyse(r) => {
+                let mut t = r.project.texts().to_vec();
+                t.push(&r.sha);
+                t.extend(
+                    [&r.head_ref, &r.base_ref, &r.base_sha, &r.requested_by]
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str),
+                );
+                t
+            }
+            Event::RerunRequested { project, user, .. } => {
+                let mut t = project.texts().to_vec();
+                t.push(user);
+                t
+            }
+        }
+    }
+}

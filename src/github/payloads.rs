@@ -125,6 +125,13 @@ pub fn interpret(event: &str, body: &[u8], our_app_id: Option<u64>) -> Result<In
         ) => ignored(format!("{event} action `{act}` needs no work")),
         _ => ignored(format!("event `{event}` is not handled")),
     };
+    // PostgreSQL cannot store a NUL in text; no name, ref, SHA or login GitHub sends has one,
+    // so such a payload is refused here rather than failing in the database (a 5xx).
+    if act.contains('\0') || event_out.stored_texts().iter().any(|t| t.contains('\0')) {
+        return Err(malformed(
+            "a name, ref, SHA, login or action holds a NUL character".into(),
+        ));
+    }
     Ok(Interpreted {
         action,
         event: event_out,
