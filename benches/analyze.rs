@@ -1,83 +1,20 @@
-//! Benchmark: `flext-quality analyze` on a generated Python repository of about 2,000 files,
-//! against the same tools run bare, in one run. See benches/README.md.
+//! Benchmark: `flext-quality analyze` on a generated Python repository of 2,000 files, against
+//! the same tools run bare, in one run. See benches/README.md.
 //!
-//! Prints: each bare tool's time and their sum; `analyze` cold (empty cache) in the jail and
-//! without it; `analyze` after one file changed; and the ratios with their targets (≤ 1.10×
-//! and ≤ 0.2×), plus what the jail costs.
+//! Part 1, Ruff and Bandit only (the repository config a new user writes to try them): each bare
+//! tool, their sum and the slowest; `analyze` cold, cold on one core (Bandit unsharded), and
+//! after one file changed; the ratios against their targets (cold ≤ 0.75× the bare tools in
+//! sequence and ≤ 1.2× the slowest bare tool; one changed file ≤ 0.1× cold).
+//!
+//! Part 2, every default tool (MyPy too): bare, `analyze` cold in the jail and without it, and
+//! after one file changed. Skipped by `FQ_BENCH_SMOKE=1`, which also makes the project small.
+
+#[path = "shared/python_repo.rs"]
+mod python_repo;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const FILES: usize = 2_000;
-
-fn module(i: usize) -> String {
-    // Realistic, varied code with a few findings per file for every tool.
-    format!(
-        r#""""Module {i} of the generated benchmark project."""
-
-import os
-import subprocess
-from typing import Optional
-
-
-class Record{i}:
-    """A record with a name and a size."""
-
-    def __init__(self, name: str, size: int) -> None:
-        self.name = name
-        self.size = size
-
-    def describe(self) -> str:
-        return f"{{self.name}} ({{self.size}} bytes)"
-
-    def grow(self, by: int) -> "Record{i}":
-        return Record{i}(self.name, self.size + by)
-
-
-def find(records: list[Record{i}], name: str) -> Optional[Record{i}]:
-    for record in records:
-        if record.name == name:
-            return record
-    return None
-
-
-def total(records: list[Record{i}]) -> int:
-    result = 0
-    for record in records:
-        result += record.size
-    return result
-
-
-def run(command: str) -> int:
-    return subprocess.call(command, shell=True)
-
-
-def home() -> str:
-    unused = {i}
-    return os.environ.get("HOME", "/")
-
-
-def parse(value: str) -> int:
-    try:
-        return int(value)
-    except Exception:
-        pass
-    return 0
-"#
-    )
-}
-
-fn generate(root: &Path) {
-    for i in 0..FILES {
-        let dir = root.join(format!("pkg{}", i / 100));
-        std::fs::create_dir_all(&dir).unwrap();
-        if i % 100 == 0 {
-            std::fs::write(dir.join("__init__.py"), "").unwrap();
-        }
-        std::fs::write(dir.join(format!("mod{i}.py")), module(i)).unwrap();
-    }
-}
 
 fn timed(name: &str, cmd: &mut Command) -> Duration {
     let started = Instant::now();
@@ -108,36 +45,8 @@ fn tool(name: &str) -> PathBuf {
     p
 }
 
-fn main() {
-    let repo = tempfile::tempdir().unwrap();
-    generate(repo.path());
-    let root = repo.path();
-    let python_files: Vec<String> = {
-        let mut v = Vec::new();
-        for d in std::fs::read_dir(root).unwrap() {
-            for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
-                v.push(
-                    f.unwrap()
-                        .path()
-                        .strip_prefix(root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-        v.sort();
-        v
-    };
-    println!(
-        "generated {} Python files in {}",
-        python_files.len(),
-        root.display()
-    );
-
-    // The tools run bare, one after another, as a CI script would; each cold.
-    let scratch = tempfile::tempdir().unwrap();
-    let ruff = timed(
+fn bare_ruff(root: &Path) -> Duration {
+    timed(
         "ruff",
         Command::new(tool("ruff"))
             .args([
@@ -149,8 +58,20 @@ fn main() {
                 ".",
             ])
             .current_dir(root),
-    );
-    let mypy = timed(
+    )
+}
+
+fn bare_bandit(root: &Path) -> Duration {
+    timed(
+        "bandit",
+        Command::new(tool("bandit"))
+            .args(["-f", "json", "-q", "-r", "."])
+            .current_dir(root),
+    )
+}
+
+fn bare_mypy(root: &Path, cache: &Path) -> Duration {
+    timed(
         "mypy",
         Command::new(tool("mypy"))
             .args([
@@ -160,67 +81,170 @@ fn main() {
                 "--show-column-numbers",
                 "--cache-dir",
             ])
-            .arg(scratch.path().join("mypy"))
+            .arg(cache)
             .arg(".")
             .current_dir(root),
-    );
-    let bandit = timed(
-        "bandit",
-        Command::new(tool("bandit"))
-            .args(["-f", "json", "-q", "-r", "."])
-            .current_dir(root),
-    );
-    let bare = ruff + mypy + bandit;
-    println!("bare ruff    {:>8.2} s", ruff.as_secs_f64());
-    println!("bare mypy    {:>8.2} s", mypy.as_secs_f64());
-    println!("bare bandit  {:>8.2} s", bandit.as_secs_f64());
-    println!("bare total   {:>8.2} s  (sequential)", bare.as_secs_f64());
+    )
+}
+
+/// `flext-quality analyze` on `root` with its own data dir (so its own result cache).
+fn analyze(root: &Path, data: &Path, sandbox: &str, cores: Option<usize>) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flext-quality"));
+    c.args(["analyze", "--format", "json", "--sandbox", sandbox])
+        .arg(root)
+        .env("FLEXT_QUALITY_DATA_DIR", data)
+        .env("FLEXT_QUALITY_TOOLS_DIR", tools_dir())
+        .env_remove("FLEXT_QUALITY_ANALYSIS_CORES")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null());
+    if let Some(n) = cores {
+        c.env("FLEXT_QUALITY_ANALYSIS_CORES", n.to_string());
+    }
+    c
+}
+
+/// Adds a function with a finding to one module, as an edit would.
+fn change_one_file(root: &Path, count: usize) {
+    let changed = root.join(format!("pkg{}/mod{}.py", count / 2 / 100, count / 2));
+    let mut text = std::fs::read_to_string(&changed).unwrap();
+    text.push_str("\n\ndef added() -> int:\n    return undefined_name\n");
+    std::fs::write(&changed, text).unwrap();
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// `label  ours / peer  ratio×  (target ≤ t×) met|MISSED`.
+fn ratio(label: &str, ours: Duration, peer: Duration, target: f64) {
+    let r = secs(ours) / secs(peer);
     println!(
-        "bare slowest {:>8.2} s  (the floor for running them concurrently)",
-        ruff.max(mypy).max(bandit).as_secs_f64()
+        "{label:<44} {r:>6.2}×  (target ≤ {target:.2}×) {}",
+        if r <= target { "met" } else { "MISSED" }
+    );
+}
+
+fn main() {
+    let smoke = std::env::var_os("FQ_BENCH_SMOKE").is_some();
+    let count = if smoke && std::env::var_os("FQ_BENCH_FILES").is_none() {
+        300
+    } else {
+        python_repo::file_count()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    println!(
+        "analyze benchmark: {count} generated Python modules, {cores} cores{}",
+        if smoke { " (smoke run)" } else { "" }
     );
 
-    let bin = env!("CARGO_BIN_EXE_flext-quality");
-    let command = |data: &Path, sandbox: &str| {
-        let mut c = Command::new(bin);
-        c.args(["analyze", "--format", "json", "--sandbox", sandbox])
-            .arg(root)
-            .env("FLEXT_QUALITY_DATA_DIR", data)
-            .env("FLEXT_QUALITY_TOOLS_DIR", tools_dir())
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null());
-        c
-    };
-    // Without the jail, cold (its own empty cache): what the jail costs.
+    // Part 1: Ruff and Bandit only.
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    python_repo::write(root, count);
+    std::fs::write(
+        root.join(".flext-quality.toml"),
+        python_repo::RUFF_AND_BANDIT,
+    )
+    .unwrap();
+    let ruff = bare_ruff(root);
+    let bandit = bare_bandit(root);
+    let sequence = ruff + bandit;
+    let slowest = ruff.max(bandit);
+    let one_core_data = tempfile::tempdir().unwrap();
+    let one_core = timed(
+        "analyze (cold, one core)",
+        &mut analyze(root, one_core_data.path(), "required", Some(1)),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let cold = timed(
+        "analyze (cold)",
+        &mut analyze(root, data.path(), "required", None),
+    );
+    change_one_file(root, count);
+    let changed = timed(
+        "analyze (one file changed)",
+        &mut analyze(root, data.path(), "required", None),
+    );
+    println!();
+    println!("Ruff + Bandit ([backends] ruff, bandit), seconds");
+    println!("  bare ruff                          {:>8.2}", secs(ruff));
+    println!("  bare bandit                        {:>8.2}", secs(bandit));
+    println!(
+        "  bare ruff + bandit, in sequence    {:>8.2}",
+        secs(sequence)
+    );
+    println!(
+        "  analyze cold, one core (unsharded) {:>8.2}",
+        secs(one_core)
+    );
+    println!("  analyze cold (jail, all cores)     {:>8.2}", secs(cold));
+    println!(
+        "  analyze, one file changed          {:>8.2}",
+        secs(changed)
+    );
+    ratio("  cold / bare tools in sequence", cold, sequence, 0.75);
+    ratio("  cold / slowest bare tool (bandit)", cold, slowest, 1.2);
+    ratio("  one file changed / cold", changed, cold, 0.10);
+    println!(
+        "  {:<42} {:>6.2}×  (Bandit sharded over {cores} cores vs one process)",
+        "cold / cold on one core",
+        secs(cold) / secs(one_core)
+    );
+    if smoke {
+        return;
+    }
+
+    // Part 2: every tool that applies by default (Ruff, MyPy, Bandit; Semgrep has no rules).
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    python_repo::write(root, count);
+    let scratch = tempfile::tempdir().unwrap();
+    let ruff = bare_ruff(root);
+    let mypy = bare_mypy(root, &scratch.path().join("mypy"));
+    let bandit = bare_bandit(root);
+    let sequence = ruff + mypy + bandit;
     let unjailed_data = tempfile::tempdir().unwrap();
     let unjailed = timed(
         "analyze (cold, no jail)",
-        &mut command(unjailed_data.path(), "off"),
+        &mut analyze(root, unjailed_data.path(), "off", None),
     );
     let data = tempfile::tempdir().unwrap();
-    let analyze = || command(data.path(), "required");
-    let cold = timed("analyze (cold)", &mut analyze());
-    let changed_file = root.join(&python_files[python_files.len() / 2]);
-    let mut text = std::fs::read_to_string(&changed_file).unwrap();
-    text.push_str("\n\ndef added() -> int:\n    return undefined_name\n");
-    std::fs::write(&changed_file, text).unwrap();
-    let warm = timed("analyze (one file changed)", &mut analyze());
-
-    println!("analyze cold, no jail {:>8.2} s", unjailed.as_secs_f64());
-    println!("analyze cold (jail)   {:>8.2} s", cold.as_secs_f64());
-    println!("analyze 1 file changed {:>7.2} s", warm.as_secs_f64());
-    let cold_ratio = cold.as_secs_f64() / bare.as_secs_f64();
-    let warm_ratio = warm.as_secs_f64() / cold.as_secs_f64();
+    let cold = timed(
+        "analyze (cold)",
+        &mut analyze(root, data.path(), "required", None),
+    );
+    change_one_file(root, count);
+    let changed = timed(
+        "analyze (one file changed)",
+        &mut analyze(root, data.path(), "required", None),
+    );
+    println!();
+    println!("Every default tool (Ruff, MyPy, Bandit; no config file), seconds");
+    println!("  bare ruff                          {:>8.2}", secs(ruff));
+    println!("  bare mypy                          {:>8.2}", secs(mypy));
+    println!("  bare bandit                        {:>8.2}", secs(bandit));
     println!(
-        "cold / bare tools     {cold_ratio:>8.2}×  (target ≤ 1.10×) {}",
-        if cold_ratio <= 1.10 { "met" } else { "MISSED" }
+        "  bare tools in sequence             {:>8.2}",
+        secs(sequence)
     );
     println!(
-        "changed / cold        {warm_ratio:>8.2}×  (target ≤ 0.20×) {}",
-        if warm_ratio <= 0.20 { "met" } else { "MISSED" }
+        "  bare slowest                       {:>8.2}",
+        secs(ruff.max(mypy).max(bandit))
     );
     println!(
-        "jail / no jail        {:>8.2}×  (what the jail costs, cold)",
-        cold.as_secs_f64() / unjailed.as_secs_f64()
+        "  analyze cold, no jail              {:>8.2}",
+        secs(unjailed)
+    );
+    println!("  analyze cold (jail)                {:>8.2}", secs(cold));
+    println!(
+        "  analyze, one file changed          {:>8.2}",
+        secs(changed)
+    );
+    ratio("  cold / bare tools in sequence", cold, sequence, 1.10);
+    ratio("  one file changed / cold", changed, cold, 0.20);
+    println!(
+        "  {:<42} {:>6.2}×  (what the jail costs, cold)",
+        "jail / no jail",
+        secs(cold) / secs(unjailed)
     );
 }

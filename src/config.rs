@@ -107,6 +107,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "wall-clock limit per tool run (default 600)",
     ),
     (
+        "FLEXT_QUALITY_ANALYSIS_CORES",
+        "cores the tools of one process keep busy at once (default: all, at most 16)",
+    ),
+    (
         "FLEXT_QUALITY_JOB_DEADLINE_SECS",
         "limit of one whole analysis job (default 1800)",
     ),
@@ -168,6 +172,8 @@ pub struct AnalysisSettings {
     pub cache_dir: PathBuf,
     pub sandbox: SandboxSetting,
     pub analysis_timeout_secs: u64,
+    /// Cores the tools of this process may keep busy at once (Bandit is sharded over them).
+    pub cores: usize,
     pub max_findings_per_backend: usize,
     /// Server policy: rule overrides and the gate every repository starts from.
     pub policy: Policy,
@@ -384,6 +390,13 @@ impl AnalysisSettings {
             cache_dir: data_dir().join("cache"),
             sandbox,
             analysis_timeout_secs: parse_var("FLEXT_QUALITY_ANALYSIS_TIMEOUT_SECS", 600)?,
+            cores: match parse_var(
+                "FLEXT_QUALITY_ANALYSIS_CORES",
+                crate::analysis::cpu::available_cores(),
+            )? {
+                0 => bail!("FLEXT_QUALITY_ANALYSIS_CORES must be at least 1"),
+                n => n,
+            },
             max_findings_per_backend: parse_var(
                 "FLEXT_QUALITY_MAX_FINDINGS_PER_BACKEND",
                 crate::analysis::engine::DEFAULT_MAX_FINDINGS,

@@ -47,9 +47,12 @@ pub fn github_app(settings: &Settings) -> Result<Option<Arc<GitHubApp>>> {
 /// threads). `setting` overrides the configured one (the local `analyze` chooses its own).
 pub async fn jail(analysis: &AnalysisSettings, setting: SandboxSetting) -> Jail {
     let tools_dir = analysis.tools_dir.clone();
-    tokio::task::spawn_blocking(move || Jail::new(setting, Toolchain::resolve(&tools_dir)))
-        .await
-        .expect("the jail probe does not panic")
+    let cores = analysis.cores;
+    tokio::task::spawn_blocking(move || {
+        Jail::new(setting, Toolchain::resolve(&tools_dir)).with_cores(cores)
+    })
+    .await
+    .expect("the jail probe does not panic")
 }
 
 /// Says at start, in one line, how the tools will run.

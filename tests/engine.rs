@@ -474,6 +474,118 @@ async fn cache_follows_the_executable_bit() {
     );
 }
 
+/// Bandit sharded over four cores says exactly what one Bandit process says, each slice's
+/// result is cached per file, and a slice that fails fails the backend (not the others) while
+/// the other slices' results are still cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bandit_sharded_over_the_cores_equals_one_process() {
+    // About 420 KiB of Python: enough for four slices of at least 64 KiB.
+    let files: Vec<(String, String)> = (0..320)
+        .map(|i| (format!("pkg{}/mod_{i:03}.py", i / 80), shard_module(i)))
+        .chain((0..4).map(|p| (format!("pkg{p}/__init__.py"), String::new())))
+        .collect();
+    let n = files.len();
+    let project = project(&files);
+    let root = project.path();
+    let config = config("[backends]\nruff = {}\nbandit = {}\n");
+
+    let one = cored(engine(None), 1);
+    let four = cored(engine(None), 4);
+    let single = analyse(&one, root, &config).await;
+    let sharded = analyse(&four, root, &config).await;
+    assert_ran(&single, &["ruff", "bandit"]);
+    assert_ran(&sharded, &["ruff", "bandit"]);
+    assert_eq!(one.tool_runs(), 2, "one Ruff run, one Bandit run");
+    assert_eq!(
+        four.tool_runs(),
+        1 + 4,
+        "one Ruff run, Bandit in four slices"
+    );
+    let bandit = single
+        .findings
+        .iter()
+        .filter(|f| f.backend == "bandit")
+        .count();
+    assert!(bandit >= 3 * 320, "{bandit} Bandit findings");
+    assert_eq!(single.findings, sharded.findings, "one process vs four");
+    assert_eq!(single.ncloc, sharded.ncloc);
+
+    // Cached per file: a cold sharded run fills the cache, a warm one runs nothing.
+    let cache = tempfile::tempdir().unwrap();
+    let cold = analyse(&cored(engine(Some(cache.path().into())), 4), root, &config).await;
+    let warm_engine = cored(engine(Some(cache.path().into())), 4);
+    let warm = analyse(&warm_engine, root, &config).await;
+    assert_eq!(cold.findings, single.findings, "cold cache, sharded");
+    assert_eq!(warm.findings, single.findings, "warm cache, sharded");
+    assert_eq!(report(&warm, "bandit").cached_files, n);
+    assert_eq!(warm_engine.tool_runs(), 0, "everything came from the cache");
+
+    // Two files Bandit cannot parse, at either end of the tree: Bandit fails with the reason,
+    // Ruff still counts, and the slices that ran clean are cached.
+    for bad in ["pkg0/a_broken.py", "pkg3/z_broken.py"] {
+        std::fs::write(root.join(bad), "def f(:\n").unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let broken = analyse(&cored(engine(Some(cache.path().into())), 4), root, &config).await;
+    let status = &report(&broken, "bandit").status;
+    let BackendStatus::Failed(why) = status else {
+        panic!("Bandit should fail on files it cannot parse: {status:?}");
+    };
+    assert!(why.contains("_broken.py"), "{why}");
+    assert_eq!(report(&broken, "ruff").status, BackendStatus::Ok);
+    let again = analyse(&cored(engine(Some(cache.path().into())), 4), root, &config).await;
+    let cached = report(&again, "bandit").cached_files;
+    assert!(
+        cached > 0 && cached < n,
+        "clean slices cached, broken ones not: {cached} of {}",
+        n + 2
+    );
+}
+
+/// Two analyses at once of trees that share their files (a pull request's head and base) run
+/// each per-file tool once per file: what one is running, the other waits for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_analyses_run_each_shared_file_once() {
+    let files: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("pkg/mod_{i:02}.py"), shard_module(i)))
+        .collect();
+    let head = project(&files);
+    let base = project(&files);
+    let config = config("[backends]\nruff = {}\nbandit = {}\n");
+    let cache = tempfile::tempdir().unwrap();
+    let engine = engine(Some(cache.path().into()));
+    let (a, b) = tokio::join!(
+        analyse(&engine, head.path(), &config),
+        analyse(&engine, base.path(), &config)
+    );
+    assert_ran(&a, &["ruff", "bandit"]);
+    assert_ran(&b, &["ruff", "bandit"]);
+    assert_eq!(a.findings, b.findings);
+    let uncached = analyse(&engine(None), head.path(), &config).await;
+    assert_eq!(a.findings, uncached.findings);
+    for backend in ["ruff", "bandit"] {
+        let cached = report(&a, backend).cached_files + report(&b, backend).cached_files;
+        assert_eq!(
+            cached,
+            files.len(),
+            "{backend}: every file ran once, in one of the two"
+        );
+    }
+}
+
+/// A module of about 1.3 KiB with several Bandit findings.
+fn shard_module(i: usize) -> String {
+    format!(
+        "\"\"\"Module {i}.\"\"\"\n\nimport hashlib\nimport pickle\nimport subprocess\n\n\
+         PASSWORD = \"hunter{i}\"\n\n\ndef run_{i}(command: str) -> int:\n    \
+         return subprocess.call(command, shell=True)\n\n\ndef load_{i}(blob: bytes) -> object:\n    \
+         return pickle.loads(blob)\n\n\ndef digest_{i}(data: bytes) -> str:\n    \
+         return hashlib.md5(data).hexdigest()\n\n\ndef total_{i}(values: list[int]) -> int:\n    \
+         result = 0\n    for value in values:\n        result += value\n    return result\n{}",
+        "\n# padding so each module weighs about the same as real code\n".repeat(16)
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
@@ -499,6 +611,12 @@ fn engine(cache_dir: Option<PathBuf>) -> Engine {
         max_findings: flext_quality::analysis::engine::DEFAULT_MAX_FINDINGS,
         runs: Default::default(),
     }
+}
+
+/// The engine with its own budget of `cores` (Bandit is sharded over them).
+fn cored(mut engine: Engine, cores: usize) -> Engine {
+    engine.jail = engine.jail.with_cores(cores);
+    engine
 }
 
 fn config(text: &str) -> RepoConfig {

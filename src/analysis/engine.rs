@@ -5,23 +5,21 @@
 //! One backend failing or timing out is reported as such; the others still count.
 
 use super::backends::{
-    self, sarif::SarifTool, Backend, ConfigFiles, Granularity, ParseOutput, Prepare, Scratch,
-    ToolRun, TreeFacts,
+    self, sarif::SarifTool, Backend, ConfigFiles, Granularity, Parallelism, ParseOutput, Prepare,
+    Scratch, ToolRun, TreeFacts,
 };
 use super::cache::ResultCache;
 use super::glob::GlobSet;
 use super::jail::{Jail, RunError, RunSpec};
 use super::repo_config::RepoConfig;
-use super::tree::{
-    copy_tree, fingerprint_and_measure, is_executable, links, python_files, source_files,
-};
+use super::tree::{copy_tree, fingerprint_and_measure, links, python_files, source_files};
 use crate::domain::finding::{Finding, RawFinding};
 use crate::domain::policy::RuleOverrides;
 use crate::domain::test_code::{self, TestCodeCount};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -345,72 +343,42 @@ impl Engine {
             ))
         })?;
         report.version = self.tool_version(backend, &program).await;
-        let files: Vec<String>;
-        let mut cached = ParseOutput::default();
-        let mut cache_keys: BTreeMap<String, String> = BTreeMap::new();
         let cache = match backend.granularity() {
             Granularity::PerFile => self.result_cache.as_ref().map(ResultCache::new),
             Granularity::Tree => None,
         };
-        if let Some(cache) = &cache {
-            let effective = cache_config(backend, options, facts);
-            let version = report.version.clone().unwrap_or_default();
-            let mut to_run = Vec::new();
-            for file in &facts.python_files {
-                let mut content = std::fs::read(input.root.join(file)).unwrap_or_default();
-                // The executable bit matters too (Ruff's EXE rules): it is part of the key.
-                content.push(u8::from(is_executable(&input.root.join(file))));
-                let key = ResultCache::key(backend.name(), &version, &effective, file, &content);
-                match cache.get(&key) {
-                    Some(findings) => {
-                        cached.findings.extend(findings);
-                        report.cached_files += 1;
-                    }
-                    None => {
-                        to_run.push(file.clone());
-                        cache_keys.insert(file.clone(), key);
-                    }
-                }
-            }
-            if to_run.is_empty() {
-                return Ok(cached);
-            }
-            files = to_run;
-        } else {
-            files = facts.python_files.clone();
-        }
-        let fresh = self
-            .run_tool(backend, &program, options, input, facts, &files, report)
+        let Some(cache) = cache else {
+            let out = self
+                .run_in_shards(
+                    backend,
+                    &program,
+                    options,
+                    input,
+                    facts,
+                    &facts.python_files,
+                    report,
+                    None,
+                )
+                .await?;
+            return Ok(self.capped(out));
+        };
+        let out = self
+            .run_through_cache(&cache, backend, &program, options, input, facts, report)
             .await?;
-        if let Some(cache) = &cache {
-            // A run that reported problems or hit the limit may have judged some files
-            // incompletely: nothing from it is cached.
-            if fresh.tool_errors.is_empty() && fresh.over_limit == 0 {
-                let mut by_file: BTreeMap<&str, Vec<RawFinding>> = BTreeMap::new();
-                for f in &fresh.findings {
-                    by_file.entry(f.path.as_str()).or_default().push(f.clone());
-                }
-                for (file, key) in &cache_keys {
-                    cache.put(
-                        key,
-                        by_file.get(file.as_str()).map(Vec::as_slice).unwrap_or(&[]),
-                    );
-                }
-            }
-        }
-        cached.findings.extend(fresh.findings);
-        cached.dropped.extend(fresh.dropped);
-        cached.tool_errors.extend(fresh.tool_errors);
-        cached.over_limit += fresh.over_limit;
-        if cached.findings.len() > self.max_findings {
-            cached.over_limit += cached.findings.len() - self.max_findings;
-            cached.findings.truncate(self.max_findings);
-        }
-        Ok(cached)
+        Ok(self.capped(out))
     }
 
-    /// One run of the tool in the jail, parsed.
-    #[allow(clippy::too_many_arguments)]
+    /// At most `max_findings` findings; the rest are counted.
+    fn capped(&self, mut out: ParseOutput) -> ParseOutput {
+        if out.findings.len() > self.max_findings {
+            out.over_limit += out.findings.len() - self.max_findings;
+            out.findings.truncate(self.max_findings);
+        }
+        out
+    }
+
+    /// One run of the tool in the jail, parsed, with the notes on how it was configured. It
+    /// starts once it has its cores.
     async fn run_tool(
         &self,
         backend: &dyn Backend,
@@ -419,9 +387,13 @@ impl Engine {
         input: &AnalysisInput,
         facts: &TreeFacts,
         files: &[String],
-        report: &mut BackendReport,
-    ) -> Result<ParseOutput, BackendStatus> {
+    ) -> Result<(ParseOutput, Vec<String>), BackendStatus> {
         let failed = |e: String| BackendStatus::Failed(e);
+        let cpu = self.jail.cpu();
+        let grant = match backend.parallelism() {
+            Parallelism::SingleCore => cpu.one().await,
+            Parallelism::Threads => cpu.up_to(cpu.cores()).await,
+        };
         let scratch = Scratch::new().map_err(|e| failed(format!("scratch dir: {e}")))?;
         let root = if backend.writes_in_tree() {
             copy_tree(&input.root, &scratch.work)
@@ -443,9 +415,9 @@ impl Engine {
                 scratch: &scratch,
                 config_files: input.config_files.as_ref(),
                 tool_cache,
+                cores: grant.cores(),
             })
             .map_err(failed)?;
-        report.notes.extend(invocation.notes.iter().cloned());
         let mut spec = RunSpec::new(program, &root);
         spec.args = invocation.args.iter().map(Into::into).collect();
         spec.env = backend.base_env();
@@ -463,6 +435,7 @@ impl Engine {
             RunError::Unavailable(why) => failed(format!("not run: {why}")),
             RunError::Failed(e) => failed(format!("{e:#}")),
         })?;
+        drop(grant);
         if output.timed_out {
             return Err(BackendStatus::TimedOut);
         }
@@ -483,6 +456,7 @@ impl Engine {
                 scratch: &scratch,
                 max_findings: self.max_findings,
             })
+            .map(|parsed| (parsed, invocation.notes))
             .map_err(failed)
     }
 
@@ -545,6 +519,9 @@ impl Backend for Builtin {
     fn granularity(&self) -> Granularity {
         self.0.granularity()
     }
+    fn parallelism(&self) -> Parallelism {
+        self.0.parallelism()
+    }
     fn writes_in_tree(&self) -> bool {
         self.0.writes_in_tree()
     }
@@ -556,17 +533,7 @@ impl Backend for Builtin {
     }
 }
 
-/// What a per-file backend's result depends on besides the file: its options and, for Ruff,
-/// which other files exist (isort's first-party detection).
-fn cache_config(backend: &dyn Backend, options: &Value, facts: &TreeFacts) -> String {
-    let mut effective = options.to_string();
-    if backend.name() == backends::ruff::NAME {
-        effective.push_str(&crate::domain::fingerprint::digest_hex(
-            facts.python_files.join("\n").as_bytes(),
-        ));
-    }
-    effective
-}
-
+mod cached;
+mod shards;
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@
 //! unless the operator turned it off (`FLEXT_QUALITY_SANDBOX=off`, trusted code only) or the
 //! local `analyze` command runs the user's own code without it.
 
+use super::cpu::{available_cores, CpuBudget};
 use super::toolchain::Toolchain;
 use anyhow::{Context, Result};
 use std::ffi::OsString;
@@ -221,6 +222,8 @@ pub struct Jail {
     mode: Arc<Mode>,
     state: JailState,
     toolchain: Arc<Toolchain>,
+    /// The cores the runs in this jail (and its clones) share.
+    cpu: CpuBudget,
 }
 
 impl Jail {
@@ -228,11 +231,13 @@ impl Jail {
     /// tools' interpreter, when installed). Blocking.
     pub fn new(setting: SandboxSetting, toolchain: Toolchain) -> Jail {
         let toolchain = Arc::new(toolchain);
+        let cpu = CpuBudget::new(available_cores());
         if setting == SandboxSetting::Off {
             return Jail {
                 mode: Arc::new(Mode::Unconfined),
                 state: JailState::Off,
                 toolchain,
+                cpu,
             };
         }
         match Bwrap::prepare(&toolchain).and_then(|b| b.prove(&toolchain).map(|()| b)) {
@@ -240,6 +245,7 @@ impl Jail {
                 mode: Arc::new(Mode::Bwrap(b)),
                 state: JailState::Jailed,
                 toolchain,
+                cpu,
             },
             Err(e) => {
                 let why = format!("{e:#}");
@@ -251,9 +257,22 @@ impl Jail {
                     mode: Arc::new(Mode::Unconfined),
                     state,
                     toolchain,
+                    cpu,
                 }
             }
         }
+    }
+
+    /// The same jail with its own budget of `cores` (all available ones by default), for a
+    /// machine shared with other worker processes.
+    pub fn with_cores(mut self, cores: usize) -> Jail {
+        self.cpu = CpuBudget::new(cores);
+        self
+    }
+
+    /// The cores its runs share: the engine takes them before starting a tool.
+    pub fn cpu(&self) -> &CpuBudget {
+        &self.cpu
     }
 
     pub fn state(&self) -> &JailState {

@@ -212,6 +212,7 @@ impl Tester {
                 cache_dir: data.path().join("cache"),
                 sandbox: SandboxSetting::Required,
                 analysis_timeout_secs: 120,
+                cores: flext_quality::analysis::cpu::available_cores(),
                 max_findings_per_backend: 20_000,
                 policy: Default::default(),
                 sarif_tools: Vec::new(),

@@ -14,8 +14,8 @@
 //! no compiler error is cargo failing (a manifest it cannot read, a dependency it cannot get).
 
 use super::{
-    help_url, relative_path, Backend, Draft, FindingBuilder, Invocation, ParseError, ParseOutput,
-    Prepare, ToolRun, TreeFacts,
+    help_url, relative_path, Backend, Draft, FindingBuilder, Invocation, Parallelism, ParseError,
+    ParseOutput, Prepare, ToolRun, TreeFacts,
 };
 use crate::analysis::repo_config::{ConfigError, OptionsTable};
 use crate::domain::finding::{Category, Severity};
@@ -63,6 +63,10 @@ impl Backend for Clippy {
         true
     }
 
+    fn parallelism(&self) -> Parallelism {
+        Parallelism::Threads
+    }
+
     fn prepare(&self, p: &Prepare<'_>) -> Result<Invocation, String> {
         let home = &p.scratch.home;
         let args = [
@@ -86,6 +90,7 @@ impl Backend for Clippy {
             ("CARGO_NET_OFFLINE".into(), "true".into()),
             ("CARGO_TERM_COLOR".into(), "never".into()),
             ("CARGO_INCREMENTAL".into(), "0".into()),
+            ("CARGO_BUILD_JOBS".into(), p.cores.max(1).to_string()),
         ];
         Ok(Invocation {
             args,

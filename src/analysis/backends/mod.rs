@@ -92,6 +92,8 @@ pub struct Prepare<'a> {
     pub config_files: &'a dyn ConfigFiles,
     /// A cache directory kept between runs, writable by the tool: only for trusted code.
     pub tool_cache: Option<&'a Path>,
+    /// The cores this run was given: a [`Parallelism::Threads`] tool is told to use that many.
+    pub cores: usize,
 }
 
 /// How to run the tool: arguments after the program, and extra environment (never secrets).
@@ -139,6 +141,17 @@ pub enum Granularity {
     PerFile,
 }
 
+/// How a tool uses the machine's cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parallelism {
+    /// One process on one core. A [`Granularity::PerFile`] tool is then run as several
+    /// processes at once, each on a slice of the files (Bandit).
+    SingleCore,
+    /// The tool spreads its work over the cores itself (Ruff's threads); it is given as many
+    /// as are free ([`Prepare::cores`]) and told to use that many.
+    Threads,
+}
+
 /// A tool flext-quality runs.
 pub trait Backend: Send + Sync {
     /// The name findings carry and config tables use (`ruff`).
@@ -162,6 +175,9 @@ pub trait Backend: Send + Sync {
     fn applies(&self, facts: &TreeFacts, options: &Value) -> Result<(), String>;
     fn granularity(&self) -> Granularity {
         Granularity::Tree
+    }
+    fn parallelism(&self) -> Parallelism {
+        Parallelism::SingleCore
     }
     /// True when the tool must write inside the tree (cargo writes `Cargo.lock`): it then
     /// runs in a private copy, so nothing it writes reaches the other tools.

@@ -5,8 +5,8 @@
 //! switch off the rules it is judged by. Per file, so results are cached per file.
 
 use super::{
-    typed_options, Backend, Draft, FindingBuilder, Granularity, Invocation, ParseError,
-    ParseOutput, Prepare, ToolRun, TreeFacts,
+    typed_options, Backend, Draft, FindingBuilder, Granularity, Invocation, Parallelism,
+    ParseError, ParseOutput, Prepare, ToolRun, TreeFacts,
 };
 use crate::analysis::repo_config::{ConfigError, OptionsTable};
 use crate::domain::finding::{Category, Severity};
@@ -62,6 +62,10 @@ impl Backend for Ruff {
         Granularity::PerFile
     }
 
+    fn parallelism(&self) -> Parallelism {
+        Parallelism::Threads
+    }
+
     fn prepare(&self, p: &Prepare<'_>) -> Result<Invocation, String> {
         let o: RuffOptions = typed_options(p.options);
         let mut args: Vec<String> = [
@@ -87,6 +91,8 @@ impl Backend for Ruff {
         args.extend(p.files.iter().cloned());
         Ok(Invocation {
             args,
+            // Ruff's thread pool is rayon's, which takes its size from here.
+            env: vec![("RAYON_NUM_THREADS".into(), p.cores.max(1).to_string())],
             ..Invocation::default()
         })
     }

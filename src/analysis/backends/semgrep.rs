@@ -15,7 +15,7 @@
 
 use super::{
     copy_config_files, help_url, typed_options, Backend, Draft, FindingBuilder, Invocation,
-    ParseError, ParseOutput, Prepare, ToolRun, TreeFacts,
+    Parallelism, ParseError, ParseOutput, Prepare, ToolRun, TreeFacts,
 };
 use crate::analysis::repo_config::{ConfigError, OptionsTable};
 use crate::domain::finding::{Category, Severity};
@@ -74,6 +74,10 @@ impl Backend for Semgrep {
         Ok(())
     }
 
+    fn parallelism(&self) -> Parallelism {
+        Parallelism::Threads
+    }
+
     fn prepare(&self, p: &Prepare<'_>) -> Result<Invocation, String> {
         let o: SemgrepOptions = typed_options(p.options);
         let rules = p.scratch.config.join("rules");
@@ -93,6 +97,7 @@ impl Backend for Semgrep {
         for c in &o.config {
             args.push(format!("--config={}", rules.join(c).display()));
         }
+        args.push(format!("--jobs={}", p.cores.max(1)));
         args.push(".".into());
         Ok(Invocation {
             args,

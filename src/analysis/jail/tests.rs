@@ -241,6 +241,7 @@ async fn an_unavailable_jail_runs_nothing() {
         mode: Arc::new(Mode::Unconfined),
         state: JailState::Unavailable("no bubblewrap here".into()),
         toolchain: Arc::new(Toolchain::resolve(Path::new("/nonexistent"))),
+        cpu: crate::analysis::cpu::CpuBudget::new(1),
     };
     let tree = tempfile::tempdir().unwrap();
     let marker = tree.path().join("ran");

@@ -1,0 +1,118 @@
+//! A per-file tool over a tree through the result cache: files whose result is stored are not
+//! run again, files another analysis of this process is running now are waited for, and the
+//! tool runs only on the rest.
+
+use super::{AnalysisInput, BackendReport, BackendStatus, Engine};
+use crate::analysis::backends::{self, Backend, ParseOutput, TreeFacts};
+use crate::analysis::cache::{Lookup, ResultCache};
+use crate::analysis::tree::is_executable;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+impl Engine {
+    /// The backend's findings on every Python file of the tree, from the cache where it can.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn run_through_cache(
+        &self,
+        cache: &ResultCache,
+        backend: &dyn Backend,
+        program: &Path,
+        options: &Value,
+        input: &AnalysisInput,
+        facts: &TreeFacts,
+        report: &mut BackendReport,
+    ) -> Result<ParseOutput, BackendStatus> {
+        let effective = cache_config(backend, options, facts);
+        let version = report.version.clone().unwrap_or_default();
+        let mut out = ParseOutput::default();
+        let mut keys: BTreeMap<String, String> = BTreeMap::new();
+        let (mut mine, mut claims, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+        for file in &facts.python_files {
+            let mut content = std::fs::read(input.root.join(file)).unwrap_or_default();
+            // The executable bit matters too (Ruff's EXE rules): it is part of the key.
+            content.push(u8::from(is_executable(&input.root.join(file))));
+            let key = ResultCache::key(backend.name(), &version, &effective, file, &content);
+            match cache.lookup(&key) {
+                Lookup::Hit(findings) => {
+                    out.findings.extend(findings);
+                    report.cached_files += 1;
+                }
+                Lookup::Claimed(claim) => {
+                    mine.push(file.clone());
+                    keys.insert(file.clone(), key);
+                    claims.push(claim);
+                }
+                Lookup::InFlight(pending) => theirs.push((file.clone(), key, pending)),
+            }
+        }
+        if !mine.is_empty() {
+            let fresh = self
+                .run_in_shards(
+                    backend,
+                    program,
+                    options,
+                    input,
+                    facts,
+                    &mine,
+                    report,
+                    Some((cache, &keys)),
+                )
+                .await?;
+            merge(&mut out, fresh);
+        }
+        drop(claims);
+        // Files another analysis was running: its results, or a run of our own where it left
+        // none (it failed, or was cancelled).
+        let mut left = Vec::new();
+        for (file, key, pending) in theirs {
+            pending.finished().await;
+            match cache.get(&key) {
+                Some(findings) => {
+                    out.findings.extend(findings);
+                    report.cached_files += 1;
+                }
+                None => {
+                    keys.insert(file.clone(), key);
+                    left.push(file);
+                }
+            }
+        }
+        if !left.is_empty() {
+            let fresh = self
+                .run_in_shards(
+                    backend,
+                    program,
+                    options,
+                    input,
+                    facts,
+                    &left,
+                    report,
+                    Some((cache, &keys)),
+                )
+                .await?;
+            merge(&mut out, fresh);
+        }
+        Ok(out)
+    }
+}
+
+/// Adds what a run said to what is known already.
+pub(super) fn merge(out: &mut ParseOutput, fresh: ParseOutput) {
+    out.findings.extend(fresh.findings);
+    out.dropped.extend(fresh.dropped);
+    out.tool_errors.extend(fresh.tool_errors);
+    out.over_limit += fresh.over_limit;
+}
+
+/// What a per-file backend's result depends on besides the file: its options and, for Ruff,
+/// which other files exist (isort's first-party detection).
+fn cache_config(backend: &dyn Backend, options: &Value, facts: &TreeFacts) -> String {
+    let mut effective = options.to_string();
+    if backend.name() == backends::ruff::NAME {
+        effective.push_str(&crate::domain::fingerprint::digest_hex(
+            facts.python_files.join("\n").as_bytes(),
+        ));
+    }
+    effective
+}
