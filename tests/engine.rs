@@ -553,10 +553,10 @@ async fn concurrent_analyses_run_each_shared_file_once() {
     let base = project(&files);
     let config = config("[backends]\nruff = {}\nbandit = {}\n");
     let cache = tempfile::tempdir().unwrap();
-    let engine = engine(Some(cache.path().into()));
+    let shared = engine(Some(cache.path().into()));
     let (a, b) = tokio::join!(
-        analyse(&engine, head.path(), &config),
-        analyse(&engine, base.path(), &config)
+        analyse(&shared, head.path(), &config),
+        analyse(&shared, base.path(), &config)
     );
     assert_ran(&a, &["ruff", "bandit"]);
     assert_ran(&b, &["ruff", "bandit"]);
