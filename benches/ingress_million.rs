@@ -83,7 +83,7 @@ async fn run(total: u64, concurrency: usize, seed: u64, engine: &str) -> Result<
     let mut panics: Vec<String> = Vec::new();
     let mut done: u64 = 0;
     let mut last_report = Instant::now();
-    let mut record = |outcome: Outcome,
+    let record = |outcome: Outcome,
                       statuses: &mut BTreeMap<u16, u64>,
                       failures: &mut Vec<String>,
                       panics: &mut Vec<String>| match outcome {

@@ -189,8 +189,11 @@ pub fn field(e: &mut Entropy, good: impl FnOnce(&mut Entropy) -> Value) -> Optio
     }
 }
 
+/// A field of a generated JSON object: its name and how its value is made.
+pub type FieldGen<'a> = (&'a str, &'a dyn Fn(&mut Entropy) -> Value);
+
 /// An object of `fields`, each drawn through [`field`] (so any may be missing or wrong).
-pub fn object(e: &mut Entropy, fields: &[(&str, &dyn Fn(&mut Entropy) -> Value)]) -> Value {
+pub fn object(e: &mut Entropy, fields: &[FieldGen<'_>]) -> Value {
     let mut m = Map::new();
     for &(name, good) in fields {
         if let Some(v) = field(e, good) {

@@ -55,7 +55,7 @@ fn string_list(e: &mut Entropy, pool: &[&str]) -> String {
             if e.one_in(6) {
                 quoted(&odd_text(e))
             } else {
-                quoted(*e.pick(pool))
+                quoted(e.pick::<&str>(pool))
             }
         })
         .collect();
@@ -85,7 +85,7 @@ fn value(e: &mut Entropy, key: &str) -> String {
         "select" | "ignore" => string_list(e, &["E", "F401", "ALL", "e501", "", "S"]),
         "skip" => string_list(e, &["B101", "B602", "assert", ""]),
         "severity" | "max_security_severity" => {
-            quoted(*e.pick(&["low", "medium", "high", "blocker", "critical", "minor", "x"]))
+            quoted(e.pick::<&str>(&["low", "medium", "high", "blocker", "critical", "minor", "x"]))
         }
         "config" => string_list(
             e,
@@ -119,10 +119,10 @@ fn value(e: &mut Entropy, key: &str) -> String {
             (*e.pick(&["true", "false"])).to_owned()
         }
         "exclude" | "tests" => string_list(e, GLOBS),
-        "category" => quoted(*e.pick(&["security", "reliability", "maintainability", "x"])),
-        "min_grade" => quoted(*e.pick(&["A", "B", "C", "D", "F", "Z", "a"])),
-        "annotate" => quoted(*e.pick(&["new", "changed-lines", "all", "none"])),
-        "pull_requests" => quoted(*e.pick(&["failure", "off", "always"])),
+        "category" => quoted(e.pick::<&str>(&["security", "reliability", "maintainability", "x"])),
+        "min_grade" => quoted(e.pick::<&str>(&["A", "B", "C", "D", "F", "Z", "a"])),
+        "annotate" => quoted(e.pick::<&str>(&["new", "changed-lines", "all", "none"])),
+        "pull_requests" => quoted(e.pick::<&str>(&["failure", "off", "always"])),
         "ignore_rules" => string_list(e, &["bandit:B101", "ruff:E501", "nocolon", " :x"]),
         _ => quoted(&odd_text(e)),
     }
@@ -293,6 +293,7 @@ fn check_config(config: &RepoConfig, tree: &std::path::Path) -> Result<(), Strin
             scratch: &scratch,
             config_files: &files,
             tool_cache: None,
+            cores: 1,
         });
         if let Err(why) = prepared {
             if why.trim().is_empty() {

@@ -443,6 +443,7 @@ fn settings(database_url: &str, data_dir: &Path) -> Settings {
             max_findings_per_backend: 100,
             policy: Default::default(),
             sarif_tools: Vec::new(),
+            cores: 1,
         },
         database_url: Some(SecretString::from(database_url.to_owned())),
         data_dir: data_dir.to_path_buf(),
