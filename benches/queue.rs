@@ -16,10 +16,10 @@
 //! `FQ_QUEUE_WORKERS` (per process) and `FQ_QUEUE_CONNECTIONS` (concurrent senders) change the
 //! shape; `FQ_QUEUE_KEEP=1` keeps the database and the processes' logs.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
 #[path = "../tests/harness/burst.rs"]
 mod burst;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use anyhow::{anyhow, Context, Result};
 use burst::{Process, Repo};
@@ -91,7 +91,10 @@ async fn run() -> Result<()> {
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
     let url = format!("{base}/{name}");
     let dir = tempfile::Builder::new().prefix("fq-queue-").tempdir()?;
-    println!("database {name}; processes' logs in {}", dir.path().display());
+    println!(
+        "database {name}; processes' logs in {}",
+        dir.path().display()
+    );
 
     // On a thread of its own, so that a panic comes back here and the database is still dropped.
     let work = tokio::task::spawn_blocking({
@@ -108,7 +111,10 @@ async fn run() -> Result<()> {
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
     };
     if keep {
-        println!("kept the database {url} and the logs in {}", dir.keep().display());
+        println!(
+            "kept the database {url} and the logs in {}",
+            dir.keep().display()
+        );
     } else {
         let dropped = async {
             let mut conn = PgConnection::connect(&admin).await?;
@@ -166,7 +172,12 @@ async fn bench(shape: Shape, url: String, dir: std::path::PathBuf) -> Result<()>
         println!(
             "FAIL  the fake GitHub refused {} request(s):\n  {}",
             violations.len(),
-            violations.iter().take(20).cloned().collect::<Vec<_>>().join("\n  ")
+            violations
+                .iter()
+                .take(20)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n  ")
         );
         return Err(outcome
             .err()
@@ -225,7 +236,7 @@ async fn measure(
     );
 
     // The server and the workers.
-    let tools = burst::fast_sarif_tool(dir);
+    let tools = burst::fast_sarif_tool(dir, 0);
     let tools_dir = std::env::var("FLEXT_QUALITY_TOOLS_DIR").unwrap_or_else(|_| {
         flext_quality::config::default_tools_dir()
             .display()
@@ -239,7 +250,10 @@ async fn measure(
             ("GITHUB_WEBHOOK_SECRET", burst::SECRET.to_owned()),
             ("GITHUB_API_URL", github.url()),
             ("PORT", port.to_string()),
-            ("FLEXT_QUALITY_DATA_DIR", dir.join(data).display().to_string()),
+            (
+                "FLEXT_QUALITY_DATA_DIR",
+                dir.join(data).display().to_string(),
+            ),
             ("FLEXT_QUALITY_TOOLS_DIR", tools_dir.clone()),
             ("FLEXT_QUALITY_SARIF_TOOLS", tools.clone()),
             ("FLEXT_QUALITY_RECONCILE_SECS", "0".into()),
@@ -254,7 +268,13 @@ async fn measure(
         &["serve", "--no-workers"],
         &common(port, "serve-data"),
     );
-    burst::wait_for(&server_url, "/readyz", Duration::from_secs(120), &mut server).await;
+    burst::wait_for(
+        &server_url,
+        "/readyz",
+        Duration::from_secs(120),
+        &mut server,
+    )
+    .await;
     let mut workers = Vec::new();
     for p in 0..shape.processes {
         let port = burst::free_port();
@@ -305,7 +325,11 @@ async fn measure(
         .filter(|(k, s, _)| k == "analyse" && s == "done")
         .map(|(_, _, n)| n)
         .sum();
-    println!("\n== queue: {} webhooks, {} commits", answers.len(), commits.len());
+    println!(
+        "\n== queue: {} webhooks, {} commits",
+        answers.len(),
+        commits.len()
+    );
     println!(
         "accepting the burst   {:>8.2} s   {:>8.0} deliveries/s   (p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} connections)",
         accepted_in.as_secs_f64(),
@@ -331,7 +355,11 @@ async fn measure(
     }
     for w in workers.iter().chain(std::iter::once(&server)) {
         if let Some(kb) = w.rss_kb() {
-            println!("  {} RSS after the run: {:.0} MB", w.name, kb as f64 / 1024.0);
+            println!(
+                "  {} RSS after the run: {:.0} MB",
+                w.name,
+                kb as f64 / 1024.0
+            );
         }
     }
 
@@ -353,10 +381,7 @@ async fn measure(
         *statuses.entry(key).or_default() += 1;
     }
     let all_202 = answers.iter().all(|a| a.status == Some(202));
-    check(
-        all_202,
-        format!("every webhook answered 202: {statuses:?}"),
-    );
+    check(all_202, format!("every webhook answered 202: {statuses:?}"));
     for a in answers.iter().filter(|a| a.status != Some(202)).take(5) {
         println!("      {} → {:?} {}", a.id, a.status, a.text.trim());
     }
@@ -435,7 +460,8 @@ async fn measure(
         }
         let check_runs = github.check_runs_for(&c.sha);
         let completed_once = |r: &support::CheckRun| {
-            r.status == "completed" && r.history.iter().filter(|h| h.status == "completed").count() == 1
+            r.status == "completed"
+                && r.history.iter().filter(|h| h.status == "completed").count() == 1
         };
         if check_runs.len() != 1 || !completed_once(&check_runs[0]) {
             not_one_check_run.push(format!(
@@ -612,12 +638,8 @@ async fn send_burst(url: &str, deliveries: Vec<Delivery>, connections: usize) ->
         .expect("an HTTP client");
     let mut senders = tokio::task::JoinSet::new();
     for _ in 0..connections {
-        let (queue, answers, http, url) = (
-            queue.clone(),
-            answers.clone(),
-            http.clone(),
-            url.to_owned(),
-        );
+        let (queue, answers, http, url) =
+            (queue.clone(), answers.clone(), http.clone(), url.to_owned());
         senders.spawn(async move {
             loop {
                 let Some(d) = queue.lock().unwrap().pop() else {

@@ -14,6 +14,10 @@ command -v git >/dev/null || missing+=(git)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 command -v psql >/dev/null || missing+=(postgresql)
+# tests/faults_postgres.rs starts a private cluster of its own (initdb, pg_ctl, postgres).
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  [[ " ${missing[*]} " == *" postgresql "* ]] || missing+=(postgresql)
+fi
 # The jail every analysis tool runs in.
 command -v bwrap >/dev/null || missing+=(bubblewrap)
 # The browser test drives a real headless Chromium (it fails, never skips, without one).

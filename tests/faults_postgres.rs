@@ -10,6 +10,10 @@
 mod harness;
 mod support;
 
+use flext_quality::domain::events::{AnalysisRequest, Event, Project};
+use flext_quality::domain::status::{AnalysisStatus, Trigger};
+use flext_quality::store::{Accepted, JobLimits, Start, Store};
+
 use harness::burst::{self, Process, Repo};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +24,8 @@ use support::FakeGitHub;
 const BEFORE: usize = 10;
 const DURING: usize = 8;
 const AFTER: usize = 8;
+/// How long PostgreSQL stays down.
+const OUTAGE: Duration = Duration::from_secs(35);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_restarted_mid_burst_loses_nothing() {
@@ -41,7 +47,8 @@ async fn postgres_restarted_mid_burst_loses_nothing() {
     };
 
     let dir = tempfile::tempdir().unwrap();
-    let tools = burst::fast_sarif_tool(dir.path());
+    // A second per analysis: several are in flight when the database goes away.
+    let tools = burst::fast_sarif_tool(dir.path(), 1000);
     let tools_dir = harness::tools::tools_dir().display().to_string();
     let env = |port: u16, data: &str| -> Vec<(&'static str, String)> {
         vec![
@@ -58,8 +65,6 @@ async fn postgres_restarted_mid_burst_loses_nothing() {
             ("FLEXT_QUALITY_TOOLS_DIR", tools_dir.clone()),
             ("FLEXT_QUALITY_SARIF_TOOLS", tools.clone()),
             ("FLEXT_QUALITY_RECONCILE_SECS", "0".into()),
-            // A worker whose job's outcome could not be recorded is taken over soon.
-            ("FLEXT_QUALITY_LEASE_SECS", "5".into()),
             ("RUST_LOG", "info".into()),
         ]
     };
@@ -80,7 +85,13 @@ async fn postgres_restarted_mid_burst_loses_nothing() {
         &env(worker_port, "worker-data"),
     );
     let worker_url = format!("http://127.0.0.1:{worker_port}");
-    burst::wait_for(&worker_url, "/readyz", Duration::from_secs(180), &mut worker).await;
+    burst::wait_for(
+        &worker_url,
+        "/readyz",
+        Duration::from_secs(180),
+        &mut worker,
+    )
+    .await;
     let pids = (serve.pid(), worker.pid());
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -139,10 +150,21 @@ async fn postgres_restarted_mid_burst_loses_nothing() {
         );
         refused.push(i);
     }
+    let asked = Instant::now();
     let readiness = http.get(format!("{url}/readyz")).send().await.unwrap();
-    assert_eq!(readiness.status().as_u16(), 503, "/readyz during the outage");
-    // Long enough for the workers' attempts to meet the outage.
-    tokio::time::sleep(Duration::from_secs(3).saturating_sub(outage.elapsed())).await;
+    assert_eq!(
+        readiness.status().as_u16(),
+        503,
+        "/readyz during the outage"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "/readyz took {:?} to say the database is down",
+        asked.elapsed()
+    );
+    // Longer than the pool waits for a connection (30 s): the analyses in flight cannot just
+    // wait it out, their attempts fail on the database.
+    tokio::time::sleep(OUTAGE.saturating_sub(outage.elapsed())).await;
     pg.start_again();
 
     // The same processes reconnect by themselves.
@@ -174,7 +196,9 @@ async fn postgres_restarted_mid_burst_loses_nothing() {
 
     // Every accepted delivery analysed once: one check run per commit, completed once.
     let started = Instant::now();
-    let store = flext_quality::store::Store::connect(&pg.url()).await.unwrap();
+    let store = flext_quality::store::Store::connect(&pg.url())
+        .await
+        .unwrap();
     loop {
         let open = accepted
             .iter()
@@ -222,7 +246,11 @@ async fn postgres_restarted_mid_burst_loses_nothing() {
             .iter()
             .filter(|h| h.status == "completed")
             .count();
-        assert_eq!(completions, 1, "commit {i} completed once: {:?}", run.history);
+        assert_eq!(
+            completions, 1,
+            "commit {i} completed once: {:?}",
+            run.history
+        );
         assert!(
             run.annotations.is_empty()
                 || run
@@ -241,7 +269,11 @@ async fn postgres_restarted_mid_burst_loses_nothing() {
     let analyses = store.list_analyses(8080).await.unwrap();
     for &i in &accepted {
         let of_commit: Vec<_> = analyses.iter().filter(|a| a.sha == shas[i]).collect();
-        assert_eq!(of_commit.len(), 1, "commit {i}: one analysis: {of_commit:#?}");
+        assert_eq!(
+            of_commit.len(),
+            1,
+            "commit {i}: one analysis: {of_commit:#?}"
+        );
         let jobs = store.jobs_of_analysis(of_commit[0].id).await.unwrap();
         let analyse_jobs: Vec<_> = jobs
             .iter()
@@ -259,6 +291,29 @@ async fn postgres_restarted_mid_burst_loses_nothing() {
         );
     }
     store.close().await;
+    // Each analysis ran to its end once: an attempt that met the outage was tried again, but
+    // none was redone after it had ended.
+    let logs_now = format!("{}{}", serve.logs(), worker.logs());
+    for &i in &accepted {
+        let sha = format!("sha=\"{}\"", shas[i]);
+        let ends = logs_now
+            .lines()
+            .filter(|l| l.contains("analysis complete") && l.contains(&sha))
+            .count();
+        assert_eq!(
+            ends,
+            1,
+            "commit {i} analysed to its end {ends} times\n{}",
+            logs(&serve, &worker)
+        );
+    }
+
+    // The outage did meet analyses in flight (else this test proved less than it says).
+    let met = logs_now
+        .lines()
+        .filter(|l| l.contains("the database is unavailable"))
+        .count();
+    assert!(met > 0, "no job met the outage\n{}", logs(&serve, &worker));
 
     // Nobody was restarted.
     assert!(
@@ -271,6 +326,67 @@ async fn postgres_restarted_mid_burst_loses_nothing() {
     drop(worker);
     drop(serve);
 }
+
+/// The attempt that takes over a job whose earlier attempt ended its analysis but could not
+/// record the job as done (the database went away in between) does not start it again.
+async fn an_ended_analysis_is_not_started_again(store: Store) {
+    let request = AnalysisRequest {
+        project: Project {
+            id: 8181,
+            installation_id: Some(burst::INSTALLATION as i64),
+            full_name: "acme/ended".into(),
+            default_branch: "main".into(),
+            clone_url: "https://github.com/acme/ended.git".into(),
+        },
+        sha: "a".repeat(40),
+        trigger: Trigger::Push,
+        head_ref: Some("refs/heads/main".into()),
+        base_ref: None,
+        base_sha: None,
+        pr_number: None,
+        force: false,
+        requested_by: None,
+    };
+    let limits = JobLimits {
+        max_attempts: 3,
+        deadline_ms: 60_000,
+    };
+    let accepted = store
+        .accept_delivery("ended-1", "push", None, &Event::Analyse(request), limits)
+        .await
+        .unwrap();
+    let Accepted::Enqueued { analysis_id, .. } = accepted else {
+        panic!("{accepted:?}")
+    };
+    assert_eq!(
+        store.mark_analysis_running(analysis_id).await.unwrap(),
+        Start::Started
+    );
+    // A retry of an attempt that failed before saving starts again.
+    assert_eq!(
+        store.mark_analysis_running(analysis_id).await.unwrap(),
+        Start::Started
+    );
+    for (status, expected) in [
+        ("completed", Start::Ended(AnalysisStatus::Completed)),
+        ("failed", Start::Ended(AnalysisStatus::Failed)),
+        ("cancelled", Start::Cancelled),
+    ] {
+        store
+            .execute_admin(&format!(
+                "UPDATE analyses SET status = '{status}' WHERE id = {analysis_id}"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.mark_analysis_running(analysis_id).await.unwrap(),
+            expected,
+            "{status}"
+        );
+    }
+}
+
+on_both_engines!(an_ended_analysis_is_not_started_again);
 
 /// A PostgreSQL cluster of the test's own in a temporary directory, on a free port. PostgreSQL
 /// refuses to run as root: as root, it runs as the `postgres` user (or `nobody`), which owns the

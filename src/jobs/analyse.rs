@@ -15,7 +15,7 @@ use crate::github::app::{Access, TokenScope};
 use crate::github::checks::{CheckStatus, CreateCheckRun, Output, UpdateCheckRun, CHECK_NAME};
 use crate::github::client::InstallationClient;
 use crate::store::AnalysisRow;
-use crate::store::Cancelled;
+use crate::store::{Cancelled, Start};
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -65,9 +65,12 @@ pub(super) fn unix_now() -> i64 {
 pub async fn run(cx: &JobContext, analysis_id: i64) -> Result<()> {
     let started = Instant::now();
     let mut timings: BTreeMap<String, u64> = BTreeMap::new();
-    let job = start(cx, analysis_id)
+    let Some(job) = start(cx, analysis_id)
         .instrument(tracing::info_span!("start"))
-        .await?;
+        .await?
+    else {
+        return Ok(());
+    };
     // The job's span was opened before the analysis was loaded.
     let span = tracing::Span::current();
     span.record("repo", job.project.full_name.as_str());
@@ -188,12 +191,21 @@ async fn load(cx: &JobContext, analysis_id: i64) -> Result<(AnalysisRow, Project
 }
 
 /// Stage 1: the check run `in_progress` (created, or put back in progress on a retry), and
-/// the analysis marked running.
-async fn start(cx: &JobContext, analysis_id: i64) -> Result<Job> {
+/// the analysis marked running. `None` when an earlier attempt already ended the analysis and
+/// only failed to record its job as done: its outcome stands and is not redone.
+async fn start(cx: &JobContext, analysis_id: i64) -> Result<Option<Job>> {
     let (analysis, project) = load(cx, analysis_id).await?;
     let client = client(cx, &analysis, &project)?;
-    if !cx.store.mark_analysis_running(analysis.id).await? {
-        return Err(Cancelled.into());
+    match cx.store.mark_analysis_running(analysis.id).await? {
+        Start::Started => {}
+        Start::Cancelled => return Err(Cancelled.into()),
+        Start::Ended(status) => {
+            tracing::warn!(
+                status = status.as_str(),
+                "an earlier attempt already ended this analysis; its outcome stands"
+            );
+            return Ok(None);
+        }
     }
     let output = Output {
         title: "Analysing…".into(),
@@ -276,13 +288,13 @@ async fn start(cx: &JobContext, analysis_id: i64) -> Result<Job> {
     } else {
         analysis.sha.clone()
     };
-    Ok(Job {
+    Ok(Some(Job {
         analysis,
         project,
         client,
         is_pr,
         config_sha,
-    })
+    }))
 }
 
 /// Stage 2: the commits the analysis needs, fetched into the repository's mirror with the

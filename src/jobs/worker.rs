@@ -167,7 +167,10 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
         );
         tracing::warn!(%reason, "giving up");
         give_up(cx, &job, "timed_out", &reason).await;
-        let _ = cx.store.fail_job(job.id, owner, &reason).await;
+        record("failed", &config.abandon, || {
+            cx.store.fail_job(job.id, owner, &reason)
+        })
+        .await;
         return;
     }
     if job.lease_was_expired {
@@ -197,9 +200,10 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
     match result {
         Attempt::Done => {
             counted("done");
-            if let Err(e) = cx.store.complete_job(job.id, owner).await {
-                tracing::error!(error = %format!("{e:#}"), "could not mark job done");
-            }
+            record("done", &config.abandon, || {
+                cx.store.complete_job(job.id, owner)
+            })
+            .await;
         }
         Attempt::PastDeadline(deadline) => {
             counted("timed_out");
@@ -209,12 +213,30 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
             );
             tracing::error!(%reason, "job deadline passed");
             give_up(cx, &job, "timed_out", &reason).await;
-            let _ = cx.store.fail_job(job.id, owner, &reason).await;
+            record("failed", &config.abandon, || {
+                cx.store.fail_job(job.id, owner, &reason)
+            })
+            .await;
         }
         Attempt::Failed(e) if e.chain().any(|c| c.is::<crate::store::Cancelled>()) => {
             counted("cancelled");
             tracing::info!("the analysis was superseded; its work is dropped");
-            let _ = cx.store.fail_job(job.id, owner, "cancelled").await;
+            record("cancelled", &config.abandon, || {
+                cx.store.fail_job(job.id, owner, "cancelled")
+            })
+            .await;
+        }
+        Attempt::Failed(e) if crate::store::unavailable(&e) => {
+            // The database went away under the attempt: nothing is wrong with the job, so the
+            // attempt is not counted (an outage must not use up its attempts and fail it).
+            counted("postponed");
+            let reason = format!("{e:#}");
+            tracing::warn!(%reason, "the database is unavailable; the job runs again once it is back");
+            let run_after = crate::store::now_ms() + DATABASE_RETRY.as_millis() as i64;
+            record("postponed", &config.abandon, || {
+                cx.store.postpone_job(job.id, owner, &reason, run_after)
+            })
+            .await;
         }
         Attempt::Abandoned => {
             counted("handed_back");
@@ -244,10 +266,10 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
             let reason = format!("{e:#}");
             tracing::warn!(%reason, wait_s = wait.as_secs(), "asked to wait; trying again then");
             let run_after = crate::store::now_ms() + wait.as_millis() as i64;
-            let _ = cx
-                .store
-                .postpone_job(job.id, owner, &reason, run_after)
-                .await;
+            record("postponed", &config.abandon, || {
+                cx.store.postpone_job(job.id, owner, &reason, run_after)
+            })
+            .await;
         }
         Attempt::Failed(e) => {
             let reason = format!("{e:#}");
@@ -264,15 +286,62 @@ async fn process(cx: &JobContext, config: &WorkerConfig, job: ClaimedJob) {
                     tracing::error!(%reason, "job failed on its last attempt");
                 }
                 give_up(cx, &job, "failure", &reason).await;
-                let _ = cx.store.fail_job(job.id, owner, &reason).await;
+                record("failed", &config.abandon, || {
+                    cx.store.fail_job(job.id, owner, &reason)
+                })
+                .await;
             } else {
                 counted("retried");
                 let wait = backoff(job.attempts);
                 tracing::warn!(%reason, retry_in_s = wait.as_secs(), "job failed; will retry");
                 let run_after = crate::store::now_ms() + wait.as_millis() as i64;
-                let _ = cx.store.retry_job(job.id, owner, &reason, run_after).await;
+                record("retried", &config.abandon, || {
+                    cx.store.retry_job(job.id, owner, &reason, run_after)
+                })
+                .await;
             }
         }
+    }
+}
+
+/// How long after the database went away under an attempt the job is tried again.
+const DATABASE_RETRY: Duration = Duration::from_secs(5);
+
+/// How long a worker keeps trying to record a job's outcome while the database is unavailable.
+const RECORD_PATIENCE: Duration = Duration::from_secs(300);
+
+/// Records a job's outcome (`write`), trying again while the database is unavailable: an
+/// outcome left unrecorded keeps the job `running` until its lease expires, and the worker that
+/// takes it over then does the work again. Gives up when the server's grace period ends.
+async fn record<F, Fut>(
+    outcome: &str,
+    abandon: &Option<tokio::sync::watch::Receiver<bool>>,
+    mut write: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let started = std::time::Instant::now();
+    let mut wait = Duration::from_millis(200);
+    loop {
+        let e = match write().await {
+            Ok(_) => return,
+            Err(e) => e,
+        };
+        if !crate::store::unavailable(&e) || started.elapsed() > RECORD_PATIENCE {
+            tracing::error!(error = %format!("{e:#}"), outcome, "could not record the job's outcome");
+            return;
+        }
+        tracing::warn!(error = %format!("{e:#}"), outcome, retry_in_ms = wait.as_millis() as u64,
+            "the database is unavailable; recording the job's outcome again");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = abandoned(abandon.clone()) => {
+                tracing::error!(outcome, "shutting down with the job's outcome unrecorded; its lease runs out and another worker takes it over");
+                return;
+            }
+        }
+        wait = (wait * 2).min(Duration::from_secs(5));
     }
 }
 

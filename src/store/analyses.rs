@@ -119,6 +119,16 @@ pub(super) const ANALYSIS_COLUMNS: &str =
     pr_number, installation_id, status, check_run_id, ncloc, score, grade, verdict, new_count, fixed_count,
     error, queued_at, started_at, completed_at, requested_by";
 
+/// Whether an analysis's job may start its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Started,
+    /// Superseded: nothing is to be done.
+    Cancelled,
+    /// An earlier attempt ended it (completed or failed), and its outcome stands.
+    Ended(AnalysisStatus),
+}
+
 /// The analysis was cancelled (superseded) while it ran: nothing of it is kept.
 #[derive(Debug, thiserror::Error)]
 #[error("the analysis was cancelled: a newer head superseded it")]
@@ -315,11 +325,13 @@ impl Store {
             .context("base analysis vanished")
     }
 
-    /// Marks the analysis running; false when it was cancelled (superseded).
-    pub async fn mark_analysis_running(&self, id: i64) -> Result<bool> {
+    /// Marks the analysis running, unless it was cancelled (superseded) or has already ended:
+    /// an attempt that saved its analysis but could not record its job as done (the database
+    /// went away in between) must not be repeated by the attempt that takes the job over.
+    pub async fn mark_analysis_running(&self, id: i64) -> Result<Start> {
         let n = sqlx::query(
             "UPDATE analyses SET status = $3, started_at = $2
-             WHERE id = $1 AND status <> 'cancelled'",
+             WHERE id = $1 AND status IN ('queued', 'running')",
         )
         .bind(id)
         .bind(now_ms())
@@ -328,7 +340,20 @@ impl Store {
         .await
         .context("marking analysis running")?
         .rows_affected();
-        Ok(n == 1)
+        if n == 1 {
+            return Ok(Start::Started);
+        }
+        let status: Option<(String,)> = sqlx::query_as("SELECT status FROM analyses WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading why an analysis did not start")?;
+        match status.map(|(s,)| s.parse::<AnalysisStatus>()) {
+            Some(Ok(AnalysisStatus::Cancelled)) => Ok(Start::Cancelled),
+            Some(Ok(ended)) => Ok(Start::Ended(ended)),
+            Some(Err(e)) => Err(anyhow::Error::msg(e)),
+            None => anyhow::bail!("analysis {id} does not exist"),
+        }
     }
 
     /// Records the analysis's check run; false when the analysis was cancelled meanwhile.

@@ -165,14 +165,42 @@ impl Store {
             .collect())
     }
 
-    /// True when the database answers a trivial query (for `/readyz`).
+    /// True when the database answers a trivial query within 2 s (for `/readyz`: with the
+    /// database down, the pool would keep retrying for its whole acquire timeout, longer than
+    /// a health check waits).
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        let query = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), query).await,
+            Ok(Ok(_))
+        )
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// True when `e` says the database could not be reached (down, restarting, the connection
+/// cut, the pool gave up waiting for one) rather than that a statement was wrong: work that met
+/// it did nothing wrong and can be tried again once the database is back.
+pub fn unavailable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            // SQLSTATE class 08: connection exception; 57P: the server is shutting down, starting
+            // up, or was restarted under the connection.
+            Some(sqlx::Error::Database(db)) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        })
 }
 
 /// Reads a 0/1 column as a bool (both engines store booleans as integers).

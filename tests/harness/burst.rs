@@ -21,11 +21,12 @@ pub const SECRET: &str = "test-webhook-secret";
 /// The name the stand-in tool's findings carry.
 pub const FAST_TOOL: &str = "fastcheck";
 
-/// Writes a shell script into `dir` that prints a small SARIF document (one finding on
-/// `README.md`, which every commit of [`linear_history`] has) and returns the value of
-/// `FLEXT_QUALITY_SARIF_TOOLS` that runs it. The commits hold no Python or Rust, so the
-/// built-in backends do not apply and this is the only tool that runs.
-pub fn fast_sarif_tool(dir: &Path) -> String {
+/// Writes a shell script into `dir` that waits `delay_ms` (to keep jobs in flight a while),
+/// then prints a small SARIF document (one finding on `README.md`, which every commit of
+/// [`linear_history`] has), and returns the value of `FLEXT_QUALITY_SARIF_TOOLS` that runs it.
+/// The commits hold no Python or Rust, so the built-in backends do not apply and this is the
+/// only tool that runs.
+pub fn fast_sarif_tool(dir: &Path, delay_ms: u64) -> String {
     let script = dir.join("fastcheck.sh");
     let sarif = serde_json::json!({
         "version": "2.1.0",
@@ -44,7 +45,14 @@ pub fn fast_sarif_tool(dir: &Path) -> String {
     });
     std::fs::write(
         &script,
-        format!("#!/bin/sh\ncat <<'SARIF'\n{sarif}\nSARIF\n"),
+        format!(
+            "#!/bin/sh\n{}cat <<'SARIF'\n{sarif}\nSARIF\n",
+            if delay_ms > 0 {
+                format!("sleep {}.{:03}\n", delay_ms / 1000, delay_ms % 1000)
+            } else {
+                String::new()
+            }
+        ),
     )
     .expect("writing the stand-in tool");
     use std::os::unix::fs::PermissionsExt;
@@ -81,7 +89,11 @@ pub fn linear_history(
     };
     commit(0, "README.md", &format!("# {owner}/{name}\n"));
     for i in 1..=commits {
-        commit(i, &format!("notes/n{i}.txt"), &format!("note {i} of {name}\n"));
+        commit(
+            i,
+            &format!("notes/n{i}.txt"),
+            &format!("note {i} of {name}\n"),
+        );
     }
     run_git(&bare, &["fast-import", "--quiet"], Some(&stream));
     let listed = run_git(&bare, &["rev-list", "--reverse", "refs/heads/main"], None);
