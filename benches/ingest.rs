@@ -156,7 +156,10 @@ async fn run() -> Result<()> {
     for (name, load) in [
         ("bare axum (verify signature only)", bare),
         ("Probot 14", probot.as_ref().map(|p| p.load)),
-        ("flext-quality serve --no-workers", ours.as_ref().map(|o| o.load)),
+        (
+            "flext-quality serve --no-workers",
+            ours.as_ref().map(|o| o.load),
+        ),
     ] {
         if let Some(l) = load {
             println!(
@@ -430,11 +433,10 @@ impl Bench {
             sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE delivery_id LIKE 'run-%'")
                 .fetch_one(&mut db)
                 .await?;
-        let (analyses, jobs): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM analyses), (SELECT COUNT(*) FROM jobs)",
-        )
-        .fetch_one(&mut db)
-        .await?;
+        let (analyses, jobs): (i64, i64) =
+            sqlx::query_as("SELECT (SELECT COUNT(*) FROM analyses), (SELECT COUNT(*) FROM jobs)")
+                .fetch_one(&mut db)
+                .await?;
         db.close().await.ok();
         Ok(OursRun {
             load,
@@ -468,9 +470,8 @@ fn fixture() -> PathBuf {
 }
 
 fn which(program: &str, how: &str) -> Result<()> {
-    let found = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
     if !found {
         bail!("`{program}` is not installed: {how}");
     }

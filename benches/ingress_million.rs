@@ -84,9 +84,9 @@ async fn run(total: u64, concurrency: usize, seed: u64, engine: &str) -> Result<
     let mut done: u64 = 0;
     let mut last_report = Instant::now();
     let record = |outcome: Outcome,
-                      statuses: &mut BTreeMap<u16, u64>,
-                      failures: &mut Vec<String>,
-                      panics: &mut Vec<String>| match outcome {
+                  statuses: &mut BTreeMap<u16, u64>,
+                  failures: &mut Vec<String>,
+                  panics: &mut Vec<String>| match outcome {
         Outcome::Status(s, why) => {
             *statuses.entry(s).or_default() += 1;
             if let Some(w) = why {

@@ -181,7 +181,10 @@ async fn a_batch_leaves_what_its_deliveries_one_by_one_leave(dialect: Dialect) {
     }
     assert_eq!(all, expected, "the batch's answers differ from one by one");
     assert_eq!(
-        all[2..].iter().filter(|a| **a == Accepted::Duplicate).count(),
+        all[2..]
+            .iter()
+            .filter(|a| **a == Accepted::Duplicate)
+            .count(),
         3,
         "a01 and a02 (seen before the batch) and a19 (twice in it) are duplicates: {all:?}"
     );

@@ -155,7 +155,14 @@ async fn record_pending(
     let rows: Vec<String> = (0..deliveries.len())
         .map(|i| {
             let p = i * 5;
-            format!("(${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5)
+            format!(
+                "(${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5
+            )
         })
         .collect();
     let sql = format!(
@@ -227,8 +234,14 @@ impl Store {
         limits: JobLimits,
     ) -> Result<Accepted> {
         let mut tx = self.pool.begin().await?;
-        let accepted =
-            enqueue_analysis(&mut tx, request, now_ms(), limits, &mut BatchMemo::default()).await?;
+        let accepted = enqueue_analysis(
+            &mut tx,
+            request,
+            now_ms(),
+            limits,
+            &mut BatchMemo::default(),
+        )
+        .await?;
         tx.commit()
             .await
             .context("committing the queued analysis")?;
@@ -455,7 +468,14 @@ async fn enqueue_analysis(
                 has_check_run: false,
                 has_pull_request: r.pr_number.is_some(),
             };
-            (Accepted::Enqueued { job_id, analysis_id: id }, id, state)
+            (
+                Accepted::Enqueued {
+                    job_id,
+                    analysis_id: id,
+                },
+                id,
+                state,
+            )
         }
         (Decision::Reuse { adopt_pull_request }, Some((id, mut state))) => {
             if adopt_pull_request {
@@ -504,7 +524,14 @@ async fn enqueue_analysis(
                 has_check_run: false,
                 has_pull_request: state.has_pull_request || r.pr_number.is_some(),
             };
-            (Accepted::Enqueued { job_id, analysis_id: id }, id, state)
+            (
+                Accepted::Enqueued {
+                    job_id,
+                    analysis_id: id,
+                },
+                id,
+                state,
+            )
         }
     };
     memo.analyses.insert(
