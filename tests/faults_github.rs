@@ -297,3 +297,55 @@ async fn a_github_storm_loses_nothing_and_duplicates_nothing() {
     })
     .await;
 }
+
+/// Nothing but rate limits for a while — secondary (403 and 429 with `retry-after`) and primary
+/// (`x-ratelimit-reset`) — on every request: the app waits each one out for the whole
+/// installation, sends nothing while told to wait, and finishes once they stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rate_limits_on_every_request_are_waited_out_not_hammered() {
+    let options = Options {
+        workers: WORKERS,
+        ..Options::default()
+    };
+    run_test(options, |t| async move {
+        let one = t.repo("acme/limited-one");
+        let two = t.repo("acme/limited-two");
+        let a = one.commit("main", &[("a.py", APP_PY)]);
+        let b = two.commit("main", &[("b.py", "import sys\n")]);
+        t.github().start_storm(Storm {
+            lasts: Duration::from_secs(6),
+            percent: 100,
+            blows: vec![
+                Blow::SecondaryLimit,
+                Blow::TooManyRequests,
+                Blow::PrimaryLimit,
+            ],
+            wait_secs: 1,
+            ..Storm::default()
+        });
+        tokio::join!(one.push(None, &a), two.push(None, &b));
+        settle(&t, Duration::from_secs(120), || {
+            completed_on(&t, &a) && completed_on(&t, &b)
+        })
+        .await;
+        let report = t.github().storm_report();
+        print_report(&report);
+        for sha in [&a, &b] {
+            let run = only_check_run(&t, sha);
+            assert_eq!(
+                run.conclusion.as_deref(),
+                Some("success"),
+                "{:?}",
+                run.summary
+            );
+        }
+        assert!(report.windows.len() >= 3, "{report:?}");
+        let eager = report.not_backing_off(WORKERS);
+        assert!(
+            eager.is_empty(),
+            "sent while told to wait:\n  {}",
+            eager.join("\n  ")
+        );
+    })
+    .await;
+}

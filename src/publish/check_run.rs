@@ -169,12 +169,17 @@ async fn complete(
         }
     }
     for (i, body) in bodies.iter().enumerate().skip(sent) {
-        if let Err(e) = client.update_check_run(repo, check_run_id, body).await {
+        let mut delay = std::time::Duration::from_millis(250);
+        let mut tries = 1;
+        // An annotation batch is not sent again blindly (GitHub appends): sent again only once
+        // GitHub shows it did not take it.
+        while let Err(e) = client.update_check_run(repo, check_run_id, body).await {
             if !e.may_have_applied() || appended(body) == 0 {
                 return Err(classify(e));
             }
             match went_through(&client, repo, check_run_id, &bodies, i).await {
-                Ok(true) => {}
+                Ok(true) => break,
+                Ok(false) if tries < BATCH_TRIES => {}
                 Ok(false) => return Err(classify(e)),
                 Err(unknown) => {
                     tracing::warn!(error = %unknown, "cannot read the check run back; the next attempt looks again");
@@ -182,11 +187,17 @@ async fn complete(
                     return Err(classify(e));
                 }
             }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+            tries += 1;
         }
         remember(cx, task, check_run_id, i + 1, false).await?;
     }
     Ok(())
 }
+
+/// Sends of one annotation batch within an attempt, as for any request GitHub answers 5xx.
+const BATCH_TRIES: u32 = 4;
 
 /// Annotations a request appends to the check run.
 fn appended(body: &UpdateCheckRun) -> usize {

@@ -158,10 +158,7 @@ fn available_bytes(path: &std::path::Path) -> Option<u64> {
     }
     // SAFETY: statvfs returned 0, so it filled the struct.
     let stats = unsafe { stats.assume_init() };
-    // The fields are narrower than u64 on some targets, so the casts are kept.
-    #[allow(clippy::unnecessary_cast)]
-    let (blocks, size) = (stats.f_bavail as u64, stats.f_frsize as u64);
-    Some(blocks.saturating_mul(size))
+    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
 /// What `/readyz` says: ready or not, what is missing, and what works differently.
