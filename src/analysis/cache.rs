@@ -2,22 +2,37 @@
 //! configuration, path, file content). Re-analysing a tree where one file changed re-runs the
 //! tool on that file only.
 //!
-//! Entries are small JSON files under the cache directory, written atomically (temp file and
-//! rename) so concurrent workers never read a half-written entry. A corrupt entry is a miss.
+//! Entries live in one SQLite file under the cache directory (`results.sqlite`, WAL, so
+//! concurrent workers and processes read while another writes), read for a whole tree in a few
+//! statements and written per tool run in one transaction. One small file per entry, as before,
+//! cost about a millisecond of the file system's time each: a second of every cold analysis of a
+//! 2,000-file tree. A corrupt entry is a miss; a cache that cannot be opened is no cache.
 //!
 //! An entry being computed is claimed in this process until its run ends, so a second analysis
 //! that needs it at the same time — a pull request's base, analysed beside its head, shares
 //! nearly every file with it — waits for that run instead of running the tool on the same file.
 
 use crate::domain::finding::RawFinding;
+use crate::domain::fingerprint::hex;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 use tokio::sync::watch;
+
+/// The cache's file in its directory.
+const FILE: &str = "results.sqlite";
+
+/// Keys read per statement (SQLite's limit on parameters is far above).
+const KEYS_PER_READ: usize = 500;
 
 #[derive(Debug, Clone)]
 pub struct ResultCache {
     dir: PathBuf,
+    /// `None` when the cache could not be opened: every lookup misses, nothing is kept.
+    db: Option<SqlitePool>,
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -25,16 +40,11 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What the cache says about an entry.
+/// What the cache says about an entry it does not hold.
 pub enum Lookup {
-    Hit(Vec<RawFinding>),
-    /// A miss, now claimed: the caller runs the tool on the file and stores the result.
+    /// Now claimed: the caller runs the tool on the file and stores the result.
     Claimed(Claim),
-    /// A miss that another run in this process is computing now.
+    /// Another run in this process is computing it now.
     InFlight(Pending),
 }
 
@@ -65,15 +75,53 @@ impl Pending {
     }
 }
 
-/// Entries claimed in this process, by their path (which names the cache dir and the key).
+/// Entries claimed in this process, by the cache dir joined with the key.
 fn in_flight() -> &'static Mutex<HashMap<PathBuf, watch::Receiver<()>>> {
     static CLAIMS: OnceLock<Mutex<HashMap<PathBuf, watch::Receiver<()>>>> = OnceLock::new();
     CLAIMS.get_or_init(Default::default)
 }
 
+async fn connect(dir: &Path) -> Result<SqlitePool, sqlx::Error> {
+    std::fs::create_dir_all(dir)?;
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join(FILE))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // A cache: an entry lost to a power cut is a miss, not a wrong answer.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10));
+    let db = SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, findings TEXT NOT NULL)",
+    )
+    .execute(&db)
+    .await?;
+    Ok(db)
+}
+
 impl ResultCache {
-    pub fn new(dir: impl Into<PathBuf>) -> ResultCache {
-        ResultCache { dir: dir.into() }
+    /// The cache in `dir`. A damaged file is set aside and a new one made; a cache that still
+    /// cannot be opened only costs the tool runs it would have saved.
+    pub async fn open(dir: impl Into<PathBuf>) -> ResultCache {
+        let dir = dir.into();
+        let db = match connect(&dir).await {
+            Ok(db) => Some(db),
+            Err(first) => {
+                tracing::warn!(error = %first, dir = %dir.display(), "the result cache is unreadable; starting a new one");
+                let _ = std::fs::rename(dir.join(FILE), dir.join(format!("{FILE}.damaged")));
+                for suffix in ["-wal", "-shm"] {
+                    let _ = std::fs::remove_file(dir.join(format!("{FILE}{suffix}")));
+                }
+                connect(&dir)
+                    .await
+                    .map_err(|e| tracing::warn!(error = %e, "no result cache"))
+                    .ok()
+            }
+        };
+        ResultCache { dir, db }
     }
 
     /// The key of one file's result. `config` is the backend's effective configuration, already
@@ -88,21 +136,38 @@ impl ResultCache {
         hex(&sha256(&material))
     }
 
-    fn entry(&self, key: &str) -> PathBuf {
-        self.dir.join(&key[..2]).join(format!("{}.json", &key[2..]))
-    }
-
-    pub fn get(&self, key: &str) -> Option<Vec<RawFinding>> {
-        let bytes = std::fs::read(self.entry(key)).ok()?;
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    /// The entry, or a claim on computing it, or the run already computing it.
-    pub fn lookup(&self, key: &str) -> Lookup {
-        if let Some(findings) = self.get(key) {
-            return Lookup::Hit(findings);
+    /// The stored results among `keys`; keys missing or unreadable are left out.
+    pub async fn get_many(&self, keys: &[&str]) -> HashMap<String, Vec<RawFinding>> {
+        let mut found = HashMap::new();
+        let Some(db) = &self.db else {
+            return found;
+        };
+        for chunk in keys.chunks(KEYS_PER_READ) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!("SELECT key, findings FROM entries WHERE key IN ({marks})");
+            let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+            for key in chunk {
+                query = query.bind(*key);
+            }
+            match query.fetch_all(db).await {
+                Ok(rows) => {
+                    found.extend(rows.into_iter().filter_map(|(key, text)| {
+                        serde_json::from_str(&text).ok().map(|f| (key, f))
+                    }))
+                }
+                Err(e) => tracing::debug!(error = %e, "could not read the result cache"),
+            }
         }
-        let entry = self.entry(key);
+        found
+    }
+
+    pub async fn get(&self, key: &str) -> Option<Vec<RawFinding>> {
+        self.get_many(&[key]).await.remove(key)
+    }
+
+    /// A claim on computing an entry the cache does not hold, or the run already computing it.
+    pub fn claim(&self, key: &str) -> Lookup {
+        let entry = self.dir.join(key);
         let mut claims = in_flight().lock().unwrap_or_else(|e| e.into_inner());
         if let Some(running) = claims.get(&entry) {
             return Lookup::InFlight(Pending(running.clone()));
@@ -112,19 +177,38 @@ impl ResultCache {
         Lookup::Claimed(Claim { entry, _done: done })
     }
 
-    /// Stores a result; failures only cost a future miss, so they are logged, not returned.
-    pub fn put(&self, key: &str, findings: &[RawFinding]) {
-        let path = self.entry(key);
-        let write = || -> std::io::Result<()> {
-            let parent = path.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(parent)?;
-            let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
-            serde_json::to_writer(&mut tmp, findings)?;
-            tmp.persist(&path).map_err(|e| e.error)?;
-            Ok(())
+    /// Stores results in one transaction; failures only cost future misses, so they are logged,
+    /// not returned.
+    pub async fn put_many(&self, entries: &[(&str, &[RawFinding])]) {
+        let Some(db) = &self.db else {
+            return;
         };
-        if let Err(e) = write() {
-            tracing::debug!(error = %e, "could not write a cache entry");
+        let write = async {
+            let mut tx = db.begin().await?;
+            for (key, findings) in entries {
+                let text =
+                    serde_json::to_string(findings).map_err(|e| sqlx::Error::Decode(e.into()))?;
+                sqlx::query("INSERT OR REPLACE INTO entries (key, findings) VALUES (?, ?)")
+                    .bind(*key)
+                    .bind(text)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        };
+        if let Err(e) = write.await {
+            tracing::debug!(error = %e, "could not write the result cache");
+        }
+    }
+
+    pub async fn put(&self, key: &str, findings: &[RawFinding]) {
+        self.put_many(&[(key, findings)]).await;
+    }
+
+    /// Closes the cache's connections (each analysis opens its own).
+    pub async fn close(&self) {
+        if let Some(db) = &self.db {
+            db.close().await;
         }
     }
 }
@@ -152,41 +236,43 @@ mod tests {
     #[tokio::test]
     async fn a_miss_is_computed_once_while_others_wait() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = ResultCache::new(dir.path());
+        let cache = ResultCache::open(dir.path()).await;
         let key = ResultCache::key("bandit", "1", "{}", "a.py", b"x");
-        let Lookup::Claimed(claim) = cache.lookup(&key) else {
+        assert!(cache.get(&key).await.is_none());
+        let Lookup::Claimed(claim) = cache.claim(&key) else {
             panic!("a miss nobody computes is claimed");
         };
-        let Lookup::InFlight(waiting) = cache.lookup(&key) else {
+        let Lookup::InFlight(waiting) = cache.claim(&key) else {
             panic!("a claimed entry is in flight");
         };
         let waiter = tokio::spawn(waiting.finished());
         tokio::time::sleep(std::time::Duration::from_millis(30)).await;
         assert!(!waiter.is_finished(), "it waits for the claim");
-        cache.put(&key, &[]);
+        cache.put(&key, &[]).await;
         drop(claim);
         waiter.await.unwrap();
-        assert!(matches!(cache.lookup(&key), Lookup::Hit(f) if f.is_empty()));
+        assert_eq!(cache.get(&key).await, Some(vec![]));
 
         // A claim given up without a result (a failed run) lets the next one claim it.
         let other = ResultCache::key("bandit", "1", "{}", "b.py", b"y");
-        let Lookup::Claimed(claim) = cache.lookup(&other) else {
+        let Lookup::Claimed(claim) = cache.claim(&other) else {
             panic!("claimed");
         };
-        let Lookup::InFlight(waiting) = cache.lookup(&other) else {
+        let Lookup::InFlight(waiting) = cache.claim(&other) else {
             panic!("in flight");
         };
         drop(claim);
         waiting.finished().await;
-        assert!(matches!(cache.lookup(&other), Lookup::Claimed(_)));
+        assert!(cache.get(&other).await.is_none());
+        assert!(matches!(cache.claim(&other), Lookup::Claimed(_)));
     }
 
-    #[test]
-    fn round_trip_and_corruption_is_a_miss() {
+    #[tokio::test]
+    async fn round_trip_and_corruption_is_a_miss() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = ResultCache::new(dir.path());
+        let cache = ResultCache::open(dir.path()).await;
         let key = ResultCache::key("ruff", "1", "{}", "a.py", b"");
-        assert!(cache.get(&key).is_none());
+        assert!(cache.get(&key).await.is_none());
         let f = RawFinding {
             backend: "ruff".into(),
             rule: "F401".into(),
@@ -201,11 +287,59 @@ mod tests {
             help_url: None,
             effort_minutes: 5,
         };
-        cache.put(&key, std::slice::from_ref(&f));
-        assert_eq!(cache.get(&key), Some(vec![f]));
-        cache.put(&key, &[]);
-        assert_eq!(cache.get(&key), Some(vec![]));
-        std::fs::write(cache.entry(&key), b"{garbage").unwrap();
-        assert!(cache.get(&key).is_none());
+        cache.put(&key, std::slice::from_ref(&f)).await;
+        assert_eq!(cache.get(&key).await, Some(vec![f.clone()]));
+        cache.put(&key, &[]).await;
+        assert_eq!(cache.get(&key).await, Some(vec![]));
+
+        // Many at once, as a tool run over a slice writes them and a tree reads them.
+        let keys: Vec<String> = (0..1200)
+            .map(|i| ResultCache::key("ruff", "1", "{}", &format!("m{i}.py"), b""))
+            .collect();
+        let one = std::slice::from_ref(&f);
+        let entries: Vec<(&str, &[RawFinding])> = keys.iter().map(|k| (k.as_str(), one)).collect();
+        cache.put_many(&entries).await;
+        let wanted: Vec<&str> = keys
+            .iter()
+            .map(String::as_str)
+            .chain([key.as_str()])
+            .collect();
+        let found = cache.get_many(&wanted).await;
+        assert_eq!(found.len(), 1201);
+        assert_eq!(found[&keys[1199]], vec![f.clone()]);
+
+        // An entry that does not parse is a miss; the others are still read.
+        sqlx::query("UPDATE entries SET findings = '{garbage' WHERE key = ?")
+            .bind(&key)
+            .execute(cache.db.as_ref().unwrap())
+            .await
+            .unwrap();
+        assert!(cache.get(&key).await.is_none());
+        assert_eq!(cache.get(&keys[0]).await, Some(vec![f]));
+        cache.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_damaged_cache_file_is_set_aside_and_a_new_one_made() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE), vec![0x5a; 8192]).unwrap();
+        let cache = ResultCache::open(dir.path()).await;
+        let key = ResultCache::key("ruff", "1", "{}", "a.py", b"");
+        cache.put(&key, &[]).await;
+        assert_eq!(cache.get(&key).await, Some(vec![]));
+        assert!(dir.path().join(format!("{FILE}.damaged")).is_file());
+        cache.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_cache_that_cannot_be_opened_is_no_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the directory should be.
+        let blocked = dir.path().join("results");
+        std::fs::write(&blocked, b"").unwrap();
+        let cache = ResultCache::open(&blocked).await;
+        let key = ResultCache::key("ruff", "1", "{}", "a.py", b"");
+        cache.put(&key, &[]).await;
+        assert!(cache.get(&key).await.is_none());
     }
 }

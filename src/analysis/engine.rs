@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,9 +343,9 @@ impl Engine {
             ))
         })?;
         report.version = self.tool_version(backend, &program).await;
-        let cache = match backend.granularity() {
-            Granularity::PerFile => self.result_cache.as_ref().map(ResultCache::new),
-            Granularity::Tree => None,
+        let cache = match (backend.granularity(), &self.result_cache) {
+            (Granularity::PerFile, Some(dir)) => Some(ResultCache::open(dir).await),
+            _ => None,
         };
         let Some(cache) = cache else {
             let out = self
@@ -364,8 +364,9 @@ impl Engine {
         };
         let out = self
             .run_through_cache(&cache, backend, &program, options, input, facts, report)
-            .await?;
-        Ok(self.capped(out))
+            .await;
+        cache.close().await;
+        Ok(self.capped(out?))
     }
 
     /// At most `max_findings` findings; the rest are counted.
@@ -459,33 +460,6 @@ impl Engine {
             .map(|parsed| (parsed, invocation.notes))
             .map_err(failed)
     }
-
-    /// `tool --version`, asked once per program per process, in the jail.
-    async fn tool_version(&self, backend: &dyn Backend, program: &Path) -> Option<String> {
-        static VERSIONS: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
-        let versions = VERSIONS.get_or_init(Default::default);
-        if let Some(v) = versions.lock().ok()?.get(program) {
-            return Some(v.clone());
-        }
-        let empty = tempfile::tempdir().ok()?;
-        let mut spec = RunSpec::new(program, empty.path());
-        spec.args = backend.version_args().into_iter().map(Into::into).collect();
-        spec.env = backend.base_env();
-        spec.timeout = Duration::from_secs(60);
-        let out = self.jail.run(&spec).await.ok()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let version = text
-            .lines()
-            .next()?
-            .split_whitespace()
-            .find(|w| w.starts_with(|c: char| c.is_ascii_digit()) && w.contains('.'))?
-            .to_owned();
-        versions
-            .lock()
-            .ok()?
-            .insert(program.to_path_buf(), version.clone());
-        Some(version)
-    }
 }
 
 /// A built-in backend behind an `Arc`, so built-ins and operator tools share one path.
@@ -537,3 +511,4 @@ mod cached;
 mod shards;
 #[cfg(test)]
 mod tests;
+mod versions;

@@ -312,7 +312,8 @@ impl Jail {
         let stdout = std::fs::File::create(&stdout_path)?;
         let stderr = std::fs::File::create(&stderr_path)?;
 
-        let path = std::env::join_paths(self.toolchain.path_dirs()).context("building PATH")?;
+        let path = std::env::join_paths(self.toolchain.path_dirs(&spec.program))
+            .context("building PATH")?;
         let mut env: Vec<(OsString, OsString)> = vec![
             ("PATH".into(), path),
             ("HOME".into(), home.clone().into()),
@@ -501,9 +502,16 @@ impl Bwrap {
         for dir in &writable {
             a.extend(["--bind".into(), dir.into(), dir.into()]);
         }
+        // A program of the Rust toolchain (Clippy's cargo) sees the toolchain; nothing else does.
+        let shared = toolchain.read_only_dirs();
+        for dir in toolchain.read_only_dirs_for(&spec.program) {
+            if !shared.contains(&dir) && dir.exists() {
+                a.extend(["--ro-bind".into(), dir.clone().into(), dir.into()]);
+            }
+        }
         // A program outside the tools (an operator's SARIF tool) needs its own directory.
         if let Some(parent) = spec.program.parent() {
-            let tools = toolchain.read_only_dirs();
+            let tools = toolchain.read_only_dirs_for(&spec.program);
             let covered = super::toolchain::SYSTEM_DIRS
                 .iter()
                 .map(Path::new)
@@ -528,8 +536,10 @@ impl Bwrap {
         }
         // `/` always exists in the jail; TMPDIR may be hidden by the jail's own /tmp.
         let cwd = Path::new("/");
+        // Started together, then awaited in order: the start-up pays for the slowest only.
+        let mut running = Vec::new();
         for probe in probes {
-            let out = std::process::Command::new(&self.program)
+            let child = std::process::Command::new(&self.program)
                 .args(&self.base)
                 .args(["--chdir".as_ref(), cwd.as_os_str()])
                 .arg("--")
@@ -537,8 +547,18 @@ impl Bwrap {
                 .env_clear()
                 .env("PATH", "/usr/bin:/bin")
                 .stdin(std::process::Stdio::null())
-                .output()
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
                 .with_context(|| format!("starting {}", self.program.display()))?;
+            running.push((probe, child));
+        }
+        let finished: Vec<_> = running
+            .into_iter()
+            .map(|(probe, child)| (probe, child.wait_with_output()))
+            .collect();
+        for (probe, out) in finished {
+            let out = out.with_context(|| format!("running {}", self.program.display()))?;
             if !out.status.success() {
                 let err = String::from_utf8_lossy(&out.stderr);
                 anyhow::bail!(

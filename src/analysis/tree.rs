@@ -98,6 +98,8 @@ pub fn fingerprint_and_measure(
     counted.extend(raw.iter().map(|f| f.path.clone()));
     let mut contents: HashMap<String, Option<String>> = HashMap::new();
     let mut total = 0;
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let root = root.as_path();
     for f in &counted {
         let text = read_inside(root, f);
         total += text
@@ -117,12 +119,12 @@ pub fn fingerprint_and_measure(
     (findings, total)
 }
 
-/// A file of the tree, unless it is (or sits behind) a link out of the tree.
+/// A file of the tree (`root` already canonical), unless it is (or sits behind) a link out of
+/// the tree.
 fn read_inside(root: &Path, rel: &str) -> Option<String> {
     let full = root.join(rel);
     let real = full.canonicalize().ok()?;
-    let root = root.canonicalize().ok()?;
-    if !real.starts_with(&root) {
+    if !real.starts_with(root) {
         return None;
     }
     std::fs::read_to_string(real).ok()

@@ -42,10 +42,19 @@ pub fn line_key(backend: &str, rule: &str, normalised_line: &str) -> String {
 /// The SHA-256 of `bytes` in lower-case hex.
 pub fn digest_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// `bytes` in lower-case hex. Every finding of an analysis is hashed twice, so this is written
+/// out rather than formatted a byte at a time.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// Fingerprints a set of raw findings.
@@ -100,6 +109,21 @@ where
 mod tests {
     use super::*;
     use crate::domain::finding::{Category, Severity};
+
+    #[test]
+    fn hex_is_lower_case_two_digits_a_byte() {
+        for (bytes, want) in [
+            (&[][..], ""),
+            (&[0x00][..], "00"),
+            (&[0x0f, 0xa0, 0xff, 0x7b][..], "0fa0ff7b"),
+        ] {
+            assert_eq!(hex(bytes), want);
+        }
+        assert_eq!(
+            digest_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     fn raw(rule: &str, path: &str, line: u32) -> RawFinding {
         RawFinding {

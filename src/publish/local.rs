@@ -12,6 +12,7 @@ use crate::domain::gate::{GateResult, Verdict};
 use crate::domain::score::{cap_explanation, Score};
 use crate::domain::suppression::Suppression;
 use crate::domain::test_code::TestCodeCount;
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 
@@ -282,22 +283,46 @@ pub fn text(r: &LocalReport<'_>, color: bool) -> String {
     out
 }
 
-pub fn json(r: &LocalReport<'_>) -> Value {
-    json!({
-        "score": r.score,
-        "gate": r.gate,
-        "base": r.base,
-        "findings": r.findings.iter().map(|f| {
-            let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
-            if r.new.is_some() {
-                v["is_new"] = json!(r.is_new(f));
-            }
-            v
-        }).collect::<Vec<_>>(),
-        "fixed": r.fixed,
-        "backends": r.backends,
-        "test_code": r.test_code,
-    })
+/// The JSON document. Serialised straight from the findings, without building a tree of values
+/// first: an analysis can hold tens of thousands, and `analyze --format json` after a one-file
+/// change should cost little more than the tools.
+#[derive(Serialize)]
+pub struct JsonReport<'a> {
+    score: Option<&'a Score>,
+    gate: &'a GateResult,
+    base: Option<&'a str>,
+    findings: Vec<JsonFinding<'a>>,
+    fixed: &'a [Finding],
+    backends: &'a [BackendReport],
+    test_code: &'a TestCodeCount,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    #[serde(flatten)]
+    finding: &'a Finding,
+    /// Only with a base.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_new: Option<bool>,
+}
+
+pub fn json<'a>(r: &LocalReport<'a>) -> JsonReport<'a> {
+    JsonReport {
+        score: r.score,
+        gate: r.gate,
+        base: r.base,
+        findings: r
+            .findings
+            .iter()
+            .map(|f| JsonFinding {
+                finding: f,
+                is_new: r.new.map(|_| r.is_new(f)),
+            })
+            .collect(),
+        fixed: r.fixed,
+        backends: r.backends,
+        test_code: r.test_code,
+    }
 }
 
 fn sarif_level(s: Severity) -> &'static str {

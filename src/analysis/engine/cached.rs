@@ -28,16 +28,24 @@ impl Engine {
         let mut out = ParseOutput::default();
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
         let (mut mine, mut claims, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut wanted: Vec<(&String, String)> = Vec::with_capacity(facts.python_files.len());
         for file in &facts.python_files {
             let mut content = std::fs::read(input.root.join(file)).unwrap_or_default();
             // The executable bit matters too (Ruff's EXE rules): it is part of the key.
             content.push(u8::from(is_executable(&input.root.join(file))));
             let key = ResultCache::key(backend.name(), &version, &effective, file, &content);
-            match cache.lookup(&key) {
-                Lookup::Hit(findings) => {
-                    out.findings.extend(findings);
-                    report.cached_files += 1;
-                }
+            wanted.push((file, key));
+        }
+        let mut stored = cache
+            .get_many(&wanted.iter().map(|(_, k)| k.as_str()).collect::<Vec<_>>())
+            .await;
+        for (file, key) in wanted {
+            if let Some(findings) = stored.remove(&key) {
+                out.findings.extend(findings);
+                report.cached_files += 1;
+                continue;
+            }
+            match cache.claim(&key) {
                 Lookup::Claimed(claim) => {
                     mine.push(file.clone());
                     keys.insert(file.clone(), key);
@@ -67,7 +75,7 @@ impl Engine {
         let mut left = Vec::new();
         for (file, key, pending) in theirs {
             pending.finished().await;
-            match cache.get(&key) {
+            match cache.get(&key).await {
                 Some(findings) => {
                     out.findings.extend(findings);
                     report.cached_files += 1;

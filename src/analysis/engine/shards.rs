@@ -90,7 +90,7 @@ impl Engine {
             // incompletely: nothing from it is cached.
             if let Some((cache, keys)) = cache {
                 if parsed.tool_errors.is_empty() && parsed.over_limit == 0 {
-                    cache_slice(cache, keys, slice, &parsed.findings);
+                    cache_slice(cache, keys, slice, &parsed.findings).await;
                 }
             }
             super::cached::merge(&mut merged, parsed);
@@ -107,7 +107,7 @@ impl Engine {
     }
 }
 
-fn cache_slice(
+async fn cache_slice(
     cache: &ResultCache,
     keys: &BTreeMap<String, String>,
     slice: &[String],
@@ -117,14 +117,15 @@ fn cache_slice(
     for f in findings {
         by_file.entry(f.path.as_str()).or_default().push(f.clone());
     }
-    for file in slice {
-        if let Some(key) = keys.get(file) {
-            cache.put(
-                key,
-                by_file.get(file.as_str()).map(Vec::as_slice).unwrap_or(&[]),
-            );
-        }
-    }
+    let entries: Vec<(&str, &[RawFinding])> = slice
+        .iter()
+        .filter_map(|file| {
+            let key = keys.get(file)?;
+            let found = by_file.get(file.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            Some((key.as_str(), found))
+        })
+        .collect();
+    cache.put_many(&entries).await;
 }
 
 /// Splits `files` (each with its size in bytes) into at most `most` slices of about the same
