@@ -127,12 +127,28 @@ impl ResultCache {
     /// The key of one file's result. `config` is the backend's effective configuration, already
     /// serialised deterministically.
     pub fn key(backend: &str, version: &str, config: &str, path: &str, content: &[u8]) -> String {
-        let mut material = Vec::with_capacity(content.len() + 256);
+        Self::key_of_digest(backend, version, config, path, &Self::digest(content))
+    }
+
+    /// What a key hashes of a file's content.
+    pub fn digest(content: &[u8]) -> [u8; 32] {
+        sha256(content)
+    }
+
+    /// [`ResultCache::key`] from the content's [`ResultCache::digest`].
+    pub fn key_of_digest(
+        backend: &str,
+        version: &str,
+        config: &str,
+        path: &str,
+        digest: &[u8; 32],
+    ) -> String {
+        let mut material = Vec::with_capacity(256);
         for part in [backend, version, config, path] {
             material.extend_from_slice(&(part.len() as u64).to_le_bytes());
             material.extend_from_slice(part.as_bytes());
         }
-        material.extend_from_slice(&sha256(content));
+        material.extend_from_slice(digest);
         hex(&sha256(&material))
     }
 
@@ -315,7 +331,17 @@ mod tests {
             .await
             .unwrap();
         assert!(cache.get(&key).await.is_none());
-        assert_eq!(cache.get(&keys[0]).await, Some(vec![f]));
+        assert_eq!(cache.get(&keys[0]).await, Some(vec![f.clone()]));
+        // Valid JSON of the wrong shape is a miss too.
+        sqlx::query("UPDATE entries SET findings = '{\"not\": \"findings\"}' WHERE key = ?")
+            .bind(&key)
+            .execute(cache.db.as_ref().unwrap())
+            .await
+            .unwrap();
+        let found = cache.get_many(&wanted).await;
+        assert_eq!(found.len(), 1200, "the others are still read");
+        assert!(!found.contains_key(&key));
+        assert_eq!(found[&keys[7]], vec![f]);
         cache.close().await;
     }
 

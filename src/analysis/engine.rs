@@ -19,7 +19,7 @@ use crate::domain::test_code::{self, TestCodeCount};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -207,11 +207,17 @@ impl Engine {
                 .filter(|f| !excludes.is_match(f))
                 .collect()
         };
+        let python_files = keep(python_files(root));
+        let python_digests = match self.result_cache {
+            Some(_) => cached::digests(root, &python_files, self.jail.cpu().cores()),
+            None => HashMap::new(),
+        };
         let facts = Arc::new(TreeFacts {
-            python_files: keep(python_files(root)),
+            python_files,
             rust_files: keep(source_files(root, &[".rs"])),
             links: links(root),
             has_cargo_toml: root.join("Cargo.toml").is_file(),
+            python_digests,
         });
 
         // Built-in backends the config enables, then the operator's tools.
@@ -268,26 +274,49 @@ impl Engine {
         reports.extend(imports);
 
         let mut raw: Vec<RawFinding> = Vec::new();
-        for (report, parsed) in &reports {
+        for (report, parsed) in &mut reports {
             if report.status == BackendStatus::Ok {
-                raw.extend(parsed.findings.iter().cloned());
+                raw.append(&mut parsed.findings);
             }
         }
-        raw.retain(|f| !excludes.is_match(&f.path));
+        // Globs are matched once per path, not per finding: a tree has many findings a file.
+        let mut excluded: HashMap<String, bool> = HashMap::new();
+        raw.retain(|f| match excluded.get(f.path.as_str()) {
+            Some(out) => !out,
+            None => {
+                let out = excludes.is_match(&f.path);
+                excluded.insert(f.path.clone(), out);
+                !out
+            }
+        });
         for f in &mut raw {
             self.policy.apply(f);
             config.rules.apply(f);
         }
-        let mut test_code = test_code::apply(&config.tests, &mut raw, |p| tests.is_match(p));
+        let test_paths: HashSet<String> = {
+            let paths: HashSet<&str> = facts
+                .python_files
+                .iter()
+                .chain(&facts.rust_files)
+                .map(String::as_str)
+                .chain(raw.iter().map(|f| f.path.as_str()))
+                .collect();
+            paths
+                .into_iter()
+                .filter(|p| tests.is_match(p))
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut test_code = test_code::apply(&config.tests, &mut raw, |p| test_paths.contains(p));
         test_code.files = facts
             .python_files
             .iter()
             .chain(&facts.rust_files)
-            .filter(|f| tests.is_match(f))
+            .filter(|f| test_paths.contains(f.as_str()))
             .count();
         let (mut findings, ncloc) = fingerprint_and_measure(root, raw, &facts, &reports);
         for f in &mut findings {
-            f.in_tests = tests.is_match(&f.path);
+            f.in_tests = test_paths.contains(&f.path);
         }
         let mut reports: Vec<BackendReport> = reports.into_iter().map(|(r, _)| r).collect();
         for r in &mut reports {

@@ -21,6 +21,11 @@ pub fn fingerprint(
     normalised_line: &str,
     occurrence: usize,
 ) -> String {
+    with_occurrence(material(backend, rule, path, normalised_line), occurrence)
+}
+
+/// What a fingerprint hashes besides the occurrence index.
+fn material(backend: &str, rule: &str, path: &str, normalised_line: &str) -> Vec<u8> {
     let mut material =
         Vec::with_capacity(backend.len() + rule.len() + path.len() + normalised_line.len() + 24);
     for part in [backend, rule, path, normalised_line] {
@@ -28,15 +33,23 @@ pub fn fingerprint(
         // NUL cannot occur in any of the parts, so fields never run into each other.
         material.push(0);
     }
+    material
+}
+
+fn with_occurrence(mut material: Vec<u8>, occurrence: usize) -> String {
     material.extend_from_slice(occurrence.to_string().as_bytes());
-    digest_hex(&material)[..32].to_owned()
+    let mut hex = digest_hex(&material);
+    hex.truncate(32);
+    hex
 }
 
 /// What identical copies of a finding share wherever they are: the backend, the rule and the
 /// normalised source line (the path is compared separately, so a renamed file keeps it).
 pub fn line_key(backend: &str, rule: &str, normalised_line: &str) -> String {
     let material = [backend, rule, normalised_line].join("\0");
-    digest_hex(material.as_bytes())[..24].to_owned()
+    let mut hex = digest_hex(material.as_bytes());
+    hex.truncate(24);
+    hex
 }
 
 /// The SHA-256 of `bytes` in lower-case hex.
@@ -84,19 +97,27 @@ where
                 &b.message,
             ))
     });
-    let mut seen: HashMap<(String, String, String, String), usize> = HashMap::new();
+    // Keyed by what the fingerprint hashes before the occurrence index: one string a finding.
+    let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
     raw.into_iter()
         .map(|f| {
             let line = source_line(&f.path, f.start_line)
                 .map(|l| normalise_line(&l))
                 .unwrap_or_default();
-            let key = (f.backend.clone(), f.rule.clone(), f.path.clone(), line);
-            let counter = seen.entry(key.clone()).or_insert(0);
-            let occurrence = *counter;
-            *counter += 1;
-            let fingerprint = fingerprint(&key.0, &key.1, &key.2, &key.3, occurrence);
+            let material = material(&f.backend, &f.rule, &f.path, &line);
+            let occurrence = match seen.get_mut(&material) {
+                Some(n) => {
+                    *n += 1;
+                    *n - 1
+                }
+                None => {
+                    seen.insert(material.clone(), 1);
+                    0
+                }
+            };
+            let fingerprint = with_occurrence(material, occurrence);
             Finding {
-                line_key: line_key(&key.0, &key.1, &key.3),
+                line_key: line_key(&f.backend, &f.rule, &line),
                 raw: f,
                 fingerprint,
                 in_tests: false,

@@ -23,6 +23,9 @@ impl RuleOverrides {
     /// Applies the override for this finding's rule, if any. Later layers (repository config)
     /// are applied after earlier ones (server policy), so the last word wins.
     pub fn apply(&self, finding: &mut RawFinding) {
+        if self.0.is_empty() {
+            return;
+        }
         let key = format!("{}:{}", finding.backend, finding.rule);
         if let Some(o) = self.0.get(&key) {
             if let Some(severity) = o.severity {

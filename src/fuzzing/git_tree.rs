@@ -422,6 +422,7 @@ fn check_work_tree(wt: &Path, tmp: &Path) -> Result<(), String> {
         rust_files: rust,
         links: links.clone(),
         has_cargo_toml: wt.join("Cargo.toml").is_file(),
+        python_digests: Default::default(),
     };
     let mut paths: Vec<String> = python.iter().take(5).cloned().collect();
     paths.extend(links.iter().take(3).cloned());

@@ -281,6 +281,7 @@ fn check_config(config: &RepoConfig, tree: &std::path::Path) -> Result<(), Strin
         rust_files: vec!["src/lib.rs".into()],
         links: Vec::new(),
         has_cargo_toml: true,
+        python_digests: Default::default(),
     };
     for (name, options) in &config.backends.enabled {
         let backend = backends::find(name).ok_or("checked above")?;

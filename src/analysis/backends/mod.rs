@@ -36,6 +36,9 @@ pub struct TreeFacts {
     /// tree; tools that discover files themselves are told to leave them alone.
     pub links: Vec<String>,
     pub has_cargo_toml: bool,
+    /// The digest of each Python file's content and executable bit, read once for every
+    /// per-file backend's result cache; empty when there is no cache.
+    pub python_digests: std::collections::HashMap<String, [u8; 32]>,
 }
 
 /// Files of the commit the configuration comes from: for a pull request its base, never its

@@ -7,7 +7,7 @@ use crate::analysis::backends::{self, Backend, ParseOutput, TreeFacts};
 use crate::analysis::cache::{Lookup, ResultCache};
 use crate::analysis::tree::is_executable;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 impl Engine {
@@ -30,10 +30,12 @@ impl Engine {
         let (mut mine, mut claims, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
         let mut wanted: Vec<(&String, String)> = Vec::with_capacity(facts.python_files.len());
         for file in &facts.python_files {
-            let mut content = std::fs::read(input.root.join(file)).unwrap_or_default();
-            // The executable bit matters too (Ruff's EXE rules): it is part of the key.
-            content.push(u8::from(is_executable(&input.root.join(file))));
-            let key = ResultCache::key(backend.name(), &version, &effective, file, &content);
+            let digest = match facts.python_digests.get(file) {
+                Some(d) => *d,
+                None => digest(&input.root, file),
+            };
+            let key =
+                ResultCache::key_of_digest(backend.name(), &version, &effective, file, &digest);
             wanted.push((file, key));
         }
         let mut stored = cache
@@ -103,6 +105,36 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// What a file's cache keys hash of it: its content and its executable bit (Ruff's EXE rules
+/// read it).
+fn digest(root: &Path, file: &str) -> [u8; 32] {
+    let mut content = std::fs::read(root.join(file)).unwrap_or_default();
+    content.push(u8::from(is_executable(&root.join(file))));
+    ResultCache::digest(&content)
+}
+
+/// The digest of every file, read on `threads` threads: every per-file backend's keys use them.
+pub(super) fn digests(root: &Path, files: &[String], threads: usize) -> HashMap<String, [u8; 32]> {
+    let per_thread = files.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let running: Vec<_> = files
+            .chunks(per_thread)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|f| (f.clone(), digest(root, f)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .flat_map(|t| t.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// Adds what a run said to what is known already.
