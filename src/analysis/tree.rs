@@ -56,8 +56,10 @@ fn walk(root: &Path, wanted: &mut dyn FnMut(&str, std::fs::FileType) -> bool) ->
             if kind.is_dir() && !SKIPPED_DIRS.contains(&name.as_str()) {
                 stack.push(child.clone());
             }
+            // Components are joined with `/`; a `\` is part of a name (`x\y.py` is one file,
+            // not `y.py` in `x`).
             if wanted(&name, kind) {
-                out.push(child.to_string_lossy().replace('\\', "/"));
+                out.push(child.to_string_lossy().into_owned());
             }
         }
     }

@@ -58,8 +58,9 @@ pub fn added_lines_in_workdir(repo: &Repository, old: &Tree<'_>) -> Result<Vec<A
     collect(&diff)
 }
 
+/// Git separates components with `/` already; a `\` is part of a name and stays.
 fn slash_path(p: &std::path::Path) -> String {
-    p.to_string_lossy().replace('\\', "/")
+    p.to_string_lossy().into_owned()
 }
 
 /// The line map of a diff, with renamed files found by content (git's rename detection).
