@@ -426,7 +426,7 @@ async fn measure(
             .push((status, pr, run));
     }
     let job_rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
-        "SELECT a.sha, COUNT(j.id), COALESCE(SUM(j.attempts), 0), STRING_AGG(j.state, ',')
+        "SELECT a.sha, COUNT(j.id), CAST(COALESCE(SUM(j.attempts), 0) AS BIGINT), STRING_AGG(j.state, ',')
          FROM analyses a LEFT JOIN jobs j ON j.analysis_id = a.id AND j.kind = 'analyse'
          WHERE a.trigger <> 'base' GROUP BY a.id, a.sha",
     )
