@@ -29,8 +29,30 @@ struct Envelope {
     action: Option<String>,
 }
 
-/// Reads one delivery. `our_app_id` filters check-run events meant for other apps.
+/// Reads one delivery. `our_app_id` filters check-run events meant for other apps. The error is
+/// one line whatever the payload held: serde quotes the values it refuses, newlines and all.
 pub fn interpret(event: &str, body: &[u8], our_app_id: Option<u64>) -> Result<Interpreted, String> {
+    read(event, body, our_app_id).map_err(|e| one_line(&e))
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`) and cut to 300 characters.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(320));
+    for (i, c) in text.trim_end().chars().enumerate() {
+        if i == 300 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn read(event: &str, body: &[u8], our_app_id: Option<u64>) -> Result<Interpreted, String> {
     // Read once for the action only, skipping the rest: a payload is tens of kilobytes, and
     // building a tree of it (or a model with every URL parsed) was most of what ingress cost.
     let action = match serde_json::from_slice::<Envelope>(body) {
@@ -478,4 +500,31 @@ fn branch_request(
         force: true,
         requested_by,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `cargo bench --bench ingress_million`: serde quoted a refused value with its
+    /// newlines, and the 400's reason ran over several lines.
+    #[test]
+    fn a_refused_value_with_newlines_makes_a_one_line_error() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../shared/fixtures/github/webhooks/installation_repositories/removed.payload.json",
+        );
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(example).unwrap()).unwrap();
+        payload["repository_selection"] = "first\nsecond\r\u{1b}[31m".into();
+        let body = serde_json::to_vec(&payload).unwrap();
+        let e = interpret("installation_repositories", &body, None).unwrap_err();
+        assert!(
+            e.contains("malformed installation_repositories payload"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e:?}");
+        assert!(e.contains("first\\nsecond"), "{e:?}");
+        assert!(!e.chars().any(char::is_control), "{e:?}");
+        assert!(one_line(&"x".repeat(1000)).chars().count() <= 301);
+    }
 }
