@@ -38,22 +38,34 @@ impl Engine {
                 ResultCache::key_of_digest(backend.name(), &version, &effective, file, &digest);
             wanted.push((file, key));
         }
-        let mut stored = cache
-            .get_many(&wanted.iter().map(|(_, k)| k.as_str()).collect::<Vec<_>>())
-            .await;
+        // Claimed before the cache is read: an analysis of this process that stored a file's
+        // result has let go of its claim by then, so what it stored is read, never run again.
+        let mut claimed = Vec::with_capacity(wanted.len());
         for (file, key) in wanted {
-            if let Some(findings) = stored.remove(&key) {
-                out.findings.extend(findings);
-                report.cached_files += 1;
-                continue;
-            }
             match cache.claim(&key) {
-                Lookup::Claimed(claim) => {
+                Lookup::Claimed(claim) => claimed.push((file, key, claim)),
+                Lookup::InFlight(pending) => theirs.push((file.clone(), key, pending)),
+            }
+        }
+        let mut stored = cache
+            .get_many(
+                &claimed
+                    .iter()
+                    .map(|(_, k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .await;
+        for (file, key, claim) in claimed {
+            match stored.remove(&key) {
+                Some(findings) => {
+                    out.findings.extend(findings);
+                    report.cached_files += 1;
+                }
+                None => {
                     mine.push(file.clone());
                     keys.insert(file.clone(), key);
                     claims.push(claim);
                 }
-                Lookup::InFlight(pending) => theirs.push((file.clone(), key, pending)),
             }
         }
         if !mine.is_empty() {
