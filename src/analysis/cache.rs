@@ -124,19 +124,14 @@ impl ResultCache {
         ResultCache { dir, db }
     }
 
-    /// The key of one file's result. `config` is the backend's effective configuration, already
-    /// serialised deterministically.
-    pub fn key(backend: &str, version: &str, config: &str, path: &str, content: &[u8]) -> String {
-        Self::key_of_digest(backend, version, config, path, &Self::digest(content))
-    }
-
     /// What a key hashes of a file's content.
     pub fn digest(content: &[u8]) -> [u8; 32] {
         sha256(content)
     }
 
-    /// [`ResultCache::key`] from the content's [`ResultCache::digest`].
-    pub fn key_of_digest(
+    /// The key of one file's result, from its content's [`ResultCache::digest`]. `config` is
+    /// the backend's effective configuration, already serialised deterministically.
+    pub fn key(
         backend: &str,
         version: &str,
         config: &str,
@@ -217,10 +212,6 @@ impl ResultCache {
         }
     }
 
-    pub async fn put(&self, key: &str, findings: &[RawFinding]) {
-        self.put_many(&[(key, findings)]).await;
-    }
-
     /// Closes the cache's connections (each analysis opens its own).
     pub async fn close(&self) {
         if let Some(db) = &self.db {
@@ -236,14 +227,56 @@ mod tests {
 
     #[test]
     fn keys_depend_on_every_input() {
-        let base = ResultCache::key("ruff", "0.17.6", "{}", "a.py", b"x = 1\n");
+        let base = ResultCache::key(
+            "ruff",
+            "0.17.6",
+            "{}",
+            "a.py",
+            &ResultCache::digest(b"x = 1\n"),
+        );
         for other in [
-            ResultCache::key("bandit", "0.17.6", "{}", "a.py", b"x = 1\n"),
-            ResultCache::key("ruff", "0.17.7", "{}", "a.py", b"x = 1\n"),
-            ResultCache::key("ruff", "0.17.6", "{\"select\":[\"E\"]}", "a.py", b"x = 1\n"),
-            ResultCache::key("ruff", "0.17.6", "{}", "b.py", b"x = 1\n"),
-            ResultCache::key("ruff", "0.17.6", "{}", "a.py", b"x = 2\n"),
-            ResultCache::key("ruff", "0.17.", "6{}", "a.py", b"x = 1\n"),
+            ResultCache::key(
+                "bandit",
+                "0.17.6",
+                "{}",
+                "a.py",
+                &ResultCache::digest(b"x = 1\n"),
+            ),
+            ResultCache::key(
+                "ruff",
+                "0.17.7",
+                "{}",
+                "a.py",
+                &ResultCache::digest(b"x = 1\n"),
+            ),
+            ResultCache::key(
+                "ruff",
+                "0.17.6",
+                "{\"select\":[\"E\"]}",
+                "a.py",
+                &ResultCache::digest(b"x = 1\n"),
+            ),
+            ResultCache::key(
+                "ruff",
+                "0.17.6",
+                "{}",
+                "b.py",
+                &ResultCache::digest(b"x = 1\n"),
+            ),
+            ResultCache::key(
+                "ruff",
+                "0.17.6",
+                "{}",
+                "a.py",
+                &ResultCache::digest(b"x = 2\n"),
+            ),
+            ResultCache::key(
+                "ruff",
+                "0.17.",
+                "6{}",
+                "a.py",
+                &ResultCache::digest(b"x = 1\n"),
+            ),
         ] {
             assert_ne!(base, other);
         }
@@ -253,7 +286,7 @@ mod tests {
     async fn a_miss_is_computed_once_while_others_wait() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ResultCache::open(dir.path()).await;
-        let key = ResultCache::key("bandit", "1", "{}", "a.py", b"x");
+        let key = ResultCache::key("bandit", "1", "{}", "a.py", &ResultCache::digest(b"x"));
         assert!(cache.get(&key).await.is_none());
         let Lookup::Claimed(claim) = cache.claim(&key) else {
             panic!("a miss nobody computes is claimed");
@@ -264,13 +297,13 @@ mod tests {
         let waiter = tokio::spawn(waiting.finished());
         tokio::time::sleep(std::time::Duration::from_millis(30)).await;
         assert!(!waiter.is_finished(), "it waits for the claim");
-        cache.put(&key, &[]).await;
+        cache.put_many(&[(&key, &[])]).await;
         drop(claim);
         waiter.await.unwrap();
         assert_eq!(cache.get(&key).await, Some(vec![]));
 
         // A claim given up without a result (a failed run) lets the next one claim it.
-        let other = ResultCache::key("bandit", "1", "{}", "b.py", b"y");
+        let other = ResultCache::key("bandit", "1", "{}", "b.py", &ResultCache::digest(b"y"));
         let Lookup::Claimed(claim) = cache.claim(&other) else {
             panic!("claimed");
         };
@@ -287,7 +320,7 @@ mod tests {
     async fn round_trip_and_corruption_is_a_miss() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ResultCache::open(dir.path()).await;
-        let key = ResultCache::key("ruff", "1", "{}", "a.py", b"");
+        let key = ResultCache::key("ruff", "1", "{}", "a.py", &ResultCache::digest(b""));
         assert!(cache.get(&key).await.is_none());
         let f = RawFinding {
             backend: "ruff".into(),
@@ -303,14 +336,22 @@ mod tests {
             help_url: None,
             effort_minutes: 5,
         };
-        cache.put(&key, std::slice::from_ref(&f)).await;
+        cache.put_many(&[(&key, std::slice::from_ref(&f))]).await;
         assert_eq!(cache.get(&key).await, Some(vec![f.clone()]));
-        cache.put(&key, &[]).await;
+        cache.put_many(&[(&key, &[])]).await;
         assert_eq!(cache.get(&key).await, Some(vec![]));
 
         // Many at once, as a tool run over a slice writes them and a tree reads them.
         let keys: Vec<String> = (0..1200)
-            .map(|i| ResultCache::key("ruff", "1", "{}", &format!("m{i}.py"), b""))
+            .map(|i| {
+                ResultCache::key(
+                    "ruff",
+                    "1",
+                    "{}",
+                    &format!("m{i}.py"),
+                    &ResultCache::digest(b""),
+                )
+            })
             .collect();
         let one = std::slice::from_ref(&f);
         let entries: Vec<(&str, &[RawFinding])> = keys.iter().map(|k| (k.as_str(), one)).collect();
@@ -350,8 +391,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(FILE), vec![0x5a; 8192]).unwrap();
         let cache = ResultCache::open(dir.path()).await;
-        let key = ResultCache::key("ruff", "1", "{}", "a.py", b"");
-        cache.put(&key, &[]).await;
+        let key = ResultCache::key("ruff", "1", "{}", "a.py", &ResultCache::digest(b""));
+        cache.put_many(&[(&key, &[])]).await;
         assert_eq!(cache.get(&key).await, Some(vec![]));
         assert!(dir.path().join(format!("{FILE}.damaged")).is_file());
         cache.close().await;
@@ -364,8 +405,8 @@ mod tests {
         let blocked = dir.path().join("results");
         std::fs::write(&blocked, b"").unwrap();
         let cache = ResultCache::open(&blocked).await;
-        let key = ResultCache::key("ruff", "1", "{}", "a.py", b"");
-        cache.put(&key, &[]).await;
+        let key = ResultCache::key("ruff", "1", "{}", "a.py", &ResultCache::digest(b""));
+        cache.put_many(&[(&key, &[])]).await;
         assert!(cache.get(&key).await.is_none());
     }
 }

@@ -207,18 +207,13 @@ impl Engine {
                 .filter(|f| !excludes.is_match(f))
                 .collect()
         };
-        let python_files = keep(python_files(root));
-        let python_digests = match self.result_cache {
-            Some(_) => cached::digests(root, &python_files, self.jail.cpu().cores()),
-            None => HashMap::new(),
-        };
-        let facts = Arc::new(TreeFacts {
-            python_files,
+        let mut facts = TreeFacts {
+            python_files: keep(python_files(root)),
             rust_files: keep(source_files(root, &[".rs"])),
             links: links(root),
             has_cargo_toml: root.join("Cargo.toml").is_file(),
-            python_digests,
-        });
+            python_digests: HashMap::new(),
+        };
 
         // Built-in backends the config enables, then the operator's tools.
         let mut planned: Vec<(Arc<dyn Backend>, Value)> = Vec::new();
@@ -242,6 +237,16 @@ impl Engine {
         for tool in &self.sarif_tools {
             planned.push((Arc::new(tool.clone()), Value::Null));
         }
+        // Every per-file backend's cache keys hash the files: read once, on every core.
+        if self.result_cache.is_some()
+            && planned
+                .iter()
+                .any(|(b, _)| b.granularity() == Granularity::PerFile)
+        {
+            facts.python_digests =
+                cached::digests(root, &facts.python_files, self.jail.cpu().cores());
+        }
+        let facts = Arc::new(facts);
         let builtin_count = backends::builtin().len();
         let mut tasks = tokio::task::JoinSet::new();
         for (backend, options) in planned {

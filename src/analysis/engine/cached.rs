@@ -34,8 +34,7 @@ impl Engine {
                 Some(d) => *d,
                 None => digest(&input.root, file),
             };
-            let key =
-                ResultCache::key_of_digest(backend.name(), &version, &effective, file, &digest);
+            let key = ResultCache::key(backend.name(), &version, &effective, file, &digest);
             wanted.push((file, key));
         }
         // Claimed before the cache is read: an analysis of this process that stored a file's
